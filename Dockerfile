@@ -1,0 +1,24 @@
+# Production image: no embedded PostgreSQL; DATABASE_URL is required.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY app ./app
+RUN python -m venv /opt/onward \
+ && /opt/onward/bin/pip install --no-cache-dir --upgrade pip \
+ && /opt/onward/bin/pip install --no-cache-dir .
+
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 --home-dir /srv/onward onward
+COPY --from=build /opt/onward /opt/onward
+WORKDIR /srv/onward
+COPY --chown=onward:onward migrations ./migrations
+COPY --chown=onward:onward alembic.ini ./
+USER onward
+ENV PATH=/opt/onward/bin:$PATH \
+    ONWARD_ENVIRONMENT=production \
+    ONWARD_DATA_DIR=/srv/onward/data \
+    PYTHONUNBUFFERED=1
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8000/healthz')" || exit 1
+# DATABASE_URL and ONWARD_SIGNING_KEY_FILE must be provided at run time.
+CMD ["onward", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]

@@ -1,0 +1,1 @@
+"""Onward: the consent-driven "tell us once" service for people leaving prison."""

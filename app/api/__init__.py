@@ -1,0 +1,1 @@
+"""HTTP only: one router per area, thin handlers; auth dependencies live in ``deps.py``."""

@@ -1,0 +1,5 @@
+"""admin endpoints."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

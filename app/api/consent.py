@@ -1,0 +1,5 @@
+"""consent endpoints."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

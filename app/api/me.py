@@ -1,0 +1,5 @@
+"""me endpoints."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""oauth endpoints."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

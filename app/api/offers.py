@@ -1,0 +1,5 @@
+"""offers endpoints."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""openreferral endpoints."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""organisations endpoints."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""profiles endpoints."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""referrals endpoints."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""wellknown endpoints."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,1 @@
+"""Identity: tokens (the only module importing jose), client secrets, PINs, the Principal."""

@@ -1,0 +1,87 @@
+"""Who is calling: the Principal built from a verified token and the database's word on it.
+
+The token's signature and times are checked in memory (``tokens.py``); whether its client
+is still active and its ``jti`` not revoked is read from the database on *every* request,
+in one statement, so a revocation or a disabled client holds from the next request on
+every replica.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.scopes import SELF
+from app.auth.tokens import InvalidToken
+
+LEAVER_CLIENT_ID = "onward-leaver"
+
+_STATE = text(
+    "SELECT (SELECT active FROM clients WHERE client_id = :client_id) AS active, "
+    "EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = :jti) AS revoked"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    subject: str
+    client_id: str
+    scopes: frozenset[str]
+    jti: str
+    expires_at: int
+    organisation_id: uuid.UUID | None = None
+
+    @property
+    def is_leaver(self) -> bool:
+        return SELF in self.scopes and self.organisation_id is None
+
+    @property
+    def profile_id(self) -> uuid.UUID:
+        """The leaver's own profile id (only for leaver tokens)."""
+        if not self.is_leaver:
+            raise InvalidToken("not a leaver token")
+        return uuid.UUID(self.subject)
+
+    @property
+    def org_id(self) -> uuid.UUID:
+        """The calling client's organisation (only for client tokens)."""
+        if self.organisation_id is None:
+            raise InvalidToken("not a client token")
+        return self.organisation_id
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    scopes = frozenset(str(claims["scope"]).split())
+    org = claims.get("org")
+    try:
+        organisation_id = uuid.UUID(str(org)) if org is not None else None
+        if SELF in scopes:
+            # A leaver token never carries an organisation, and its subject is a profile id.
+            if organisation_id is not None:
+                raise InvalidToken("token rejected")
+            uuid.UUID(str(claims["sub"]))
+    except ValueError as exc:
+        raise InvalidToken("token rejected") from exc
+    return Principal(
+        subject=str(claims["sub"]),
+        client_id=str(claims.get("client_id", "")),
+        scopes=scopes,
+        jti=str(claims["jti"]),
+        expires_at=int(claims["exp"]),
+        organisation_id=organisation_id,
+    )
+
+
+async def confirm_live(session: AsyncSession, principal: Principal) -> None:
+    """Refuse a revoked token, or any token of a disabled or deleted client."""
+    row = (
+        await session.execute(_STATE, {"client_id": principal.client_id, "jti": principal.jti})
+    ).one()
+    if row.revoked:
+        raise InvalidToken("token revoked")
+    if not principal.is_leaver and row.active is not True:
+        raise InvalidToken("client disabled")

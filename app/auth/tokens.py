@@ -1,0 +1,253 @@
+"""Access tokens, consent receipts and the service's keys.
+
+This is the only module that imports ``jose``: swapping the JOSE library means editing
+this file alone. Invariants the verifier holds, whatever the library does:
+
+* the header's ``alg`` is on our allow-list (ES256 only), its ``typ`` is ``at+jwt`` and
+  its ``kid`` names one of our keys: the key is chosen by us, never by the token;
+* ``exp``, ``iat``, ``aud``, ``iss`` and ``jti`` are required; at most 5 s of leeway;
+* a verified token is cached by its exact text until it expires, so the signature is not
+  checked twice; revocation and client state are *not* cached (the caller reads them
+  from the database on every request).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from jose import jws, jwt
+from jose.exceptions import JOSEError
+
+log = logging.getLogger(__name__)
+
+ALGORITHM = "ES256"
+ALLOWED_ALGORITHMS = (ALGORITHM,)
+TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
+LEEWAY_SECONDS = 5
+_CACHE_SIZE = 4096
+
+
+class InvalidToken(Exception):
+    """The token is not one we issued, or no longer valid. Its text is never logged."""
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    private_pem: str | None  # None for a verify-only (retired) key
+    public_pem: str
+    public_jwk: dict[str, str]
+
+
+def _key_from_pem(pem: bytes) -> SigningKey:
+    try:
+        private = serialization.load_pem_private_key(pem, password=None)
+    except ValueError:
+        private = None
+    if private is not None:
+        if not isinstance(private, ec.EllipticCurvePrivateKey) or not isinstance(
+            private.curve, ec.SECP256R1
+        ):
+            raise ValueError("signing key must be an EC P-256 key")
+        public = private.public_key()
+        private_pem: str | None = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+    else:
+        loaded = serialization.load_pem_public_key(pem)
+        if not isinstance(loaded, ec.EllipticCurvePublicKey):
+            raise ValueError("verification key must be an EC P-256 key")
+        public, private_pem = loaded, None
+    numbers = public.public_numbers()
+    x = _b64url(numbers.x.to_bytes(32, "big"))
+    y = _b64url(numbers.y.to_bytes(32, "big"))
+    # RFC 7638 thumbprint as the kid: stable for the key, whatever file it came from.
+    canonical = json.dumps({"crv": "P-256", "kty": "EC", "x": x, "y": y}, separators=(",", ":"))
+    kid = _b64url(hashlib.sha256(canonical.encode()).digest())
+    public_pem = public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    jwk = {"kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": kid, "use": "sig", "alg": ALGORITHM}
+    return SigningKey(kid, private_pem, public_pem, jwk)
+
+
+def generate_private_pem() -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def load_or_create_key(key_file: Path | None, data_dir: Path) -> bytes:
+    """The configured key file, or a key generated once into the data dir (dev only)."""
+    if key_file is not None:
+        return key_file.read_bytes()
+    path = data_dir / "keys" / "signing-key.pem"
+    if not path.exists():
+        log.warning("ONWARD_SIGNING_KEY_FILE is unset: generating a development key in %s", path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(generate_private_pem())
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return path.read_bytes()
+
+
+class KeyRing:
+    """The current signing key and every key that still verifies (rotation).
+
+    Rotate by making the new key current and passing the old one in ``previous``: tokens
+    and receipts it signed keep verifying, and the JWKS keeps publishing it.
+    """
+
+    def __init__(self, current_pem: bytes, previous: list[bytes] | None = None) -> None:
+        self.current = _key_from_pem(current_pem)
+        if self.current.private_pem is None:
+            raise ValueError("the current signing key must be a private key")
+        self.keys: dict[str, SigningKey] = {self.current.kid: self.current}
+        for pem in previous or []:
+            key = _key_from_pem(pem)
+            self.keys.setdefault(key.kid, key)
+
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
+        return {"keys": [k.public_jwk for k in self.keys.values()]}
+
+    def sign(self, payload: dict[str, Any], *, typ: str) -> str:
+        assert self.current.private_pem is not None
+        headers = {"typ": typ, "kid": self.current.kid}
+        if typ == TOKEN_TYPE:
+            return str(
+                jwt.encode(payload, self.current.private_pem, algorithm=ALGORITHM, headers=headers)
+            )
+        body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+        return str(jws.sign(body, self.current.private_pem, headers=headers, algorithm=ALGORITHM))
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    jti: str
+    expires_in: int
+    expires_at: int
+    scope: str
+
+
+class TokenService:
+    """Issues and verifies ES256 access tokens (RFC 9068 profile)."""
+
+    def __init__(self, keys: KeyRing, *, issuer: str, audience: str, ttl_seconds: int) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.ttl_seconds = ttl_seconds
+        self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def issue(
+        self,
+        *,
+        subject: str,
+        client_id: str,
+        scopes: list[str] | tuple[str, ...],
+        organisation_id: str | None = None,
+        now: int | None = None,
+        ttl_seconds: int | None = None,
+    ) -> IssuedToken:
+        issued_at = int(time.time()) if now is None else now
+        ttl = self.ttl_seconds if ttl_seconds is None else ttl_seconds
+        jti = secrets.token_urlsafe(24)
+        scope = " ".join(scopes)
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": self.audience,
+            "iat": issued_at,
+            "exp": issued_at + ttl,
+            "jti": jti,
+            "client_id": client_id,
+            "scope": scope,
+        }
+        if organisation_id is not None:
+            claims["org"] = organisation_id
+        token = self.keys.sign(claims, typ=TOKEN_TYPE)
+        return IssuedToken(token, jti, ttl, issued_at + ttl, scope)
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """The claims of a token we issued that has not expired, else :class:`InvalidToken`."""
+        now = time.time()
+        cached = self._cache.get(token)
+        if cached is not None:
+            if cached["exp"] + LEEWAY_SECONDS > now:
+                return cached
+            self._cache.pop(token, None)
+        claims = self._verify_uncached(token)
+        self._cache[token] = claims
+        if len(self._cache) > _CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return claims
+
+    def _verify_uncached(self, token: str) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except JOSEError as exc:
+            raise InvalidToken("malformed token") from exc
+        if header.get("alg") not in ALLOWED_ALGORITHMS:
+            raise InvalidToken("algorithm not allowed")
+        if header.get("typ") != TOKEN_TYPE:
+            raise InvalidToken("not an access token")
+        key = self.keys.keys.get(str(header.get("kid")))
+        if key is None:
+            raise InvalidToken("unknown key")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key.public_pem,
+                algorithms=list(ALLOWED_ALGORITHMS),
+                audience=self.audience,
+                issuer=self.issuer,
+                options={
+                    "leeway": LEEWAY_SECONDS,
+                    "require_exp": True,
+                    "require_iat": True,
+                    "require_aud": True,
+                    "require_iss": True,
+                    "require_jti": True,
+                    "require_sub": True,
+                },
+            )
+        except JOSEError as exc:
+            raise InvalidToken("token rejected") from exc
+        if not isinstance(claims.get("jti"), str) or not isinstance(claims.get("scope"), str):
+            raise InvalidToken("token rejected")
+        return claims
+
+    def verify_detached_jws(self, compact: str) -> dict[str, Any]:
+        """Verify a receipt (compact JWS) with any of our keys; return its JSON payload."""
+        try:
+            header = jws.get_unverified_header(compact)
+            key = self.keys.keys[str(header.get("kid"))]
+            payload = jws.verify(compact, key.public_pem, algorithms=list(ALLOWED_ALGORITHMS))
+        except (JOSEError, KeyError) as exc:
+            raise InvalidToken("receipt rejected") from exc
+        result: dict[str, Any] = json.loads(payload)
+        return result
+
+    def sign_receipt(self, payload: dict[str, Any]) -> str:
+        """A compact JWS over the JSON ``payload`` (consent receipts)."""
+        return self.keys.sign(payload, typ="JWT")

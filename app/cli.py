@@ -1,0 +1,143 @@
+"""The ``onward`` command: serve, migrate, openapi, seed-demo and admin helpers.
+
+Admin helpers print JSON so they can be piped into ``jq`` or scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import yaml
+
+from app import embedded
+from app.settings import Settings, get_settings
+
+log = logging.getLogger("onward")
+
+
+def _database_url(settings: Settings) -> str:
+    explicit = settings.database_url.get_secret_value() if settings.database_url else None
+    url = embedded.database_url(explicit, settings.data_dir)
+    embedded.export_for_children(url)
+    return url
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    from app.migrate import upgrade_sync
+
+    upgrade_sync(_database_url(get_settings()))
+    print("migrations at head", file=sys.stderr)
+    return 0
+
+
+def cmd_openapi(_: argparse.Namespace) -> int:
+    sys.stdout.write(openapi_yaml())
+    return 0
+
+
+def openapi_yaml() -> str:
+    from app.main import create_app
+
+    spec = create_app().openapi()
+    text: str = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=100)
+    return text
+
+
+def _with_db(fn: Callable[[Any, Settings], Awaitable[Any]]) -> Any:
+    """Run ``fn(database, settings)`` against a migrated database and return its result."""
+    from app.db import make_database, make_engine
+    from app.migrate import upgrade
+
+    settings = get_settings()
+    url = _database_url(settings)
+
+    async def run() -> Any:
+        await upgrade(url)
+        db = make_database(make_engine(url, settings))
+        try:
+            return await fn(db, settings)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def cmd_seed_demo(_: argparse.Namespace) -> int:
+    from app.demo import seed_demo
+
+    print(json.dumps(_with_db(seed_demo), indent=2, default=str))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.migrate import upgrade_sync
+
+    os.environ.setdefault("ONWARD_ISSUER", f"http://{_display_host(args.host)}:{args.port}")
+    get_settings.cache_clear()
+    settings = get_settings()
+    upgrade_sync(_database_url(settings))
+    if args.demo:
+        from app.demo import seed_demo
+
+        result = _with_db(seed_demo)
+        print(json.dumps(result, indent=2, default=str), file=sys.stderr)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=True,
+        server_header=False,
+        access_log=False,  # request lines can carry ids; the app logs what it needs
+    )
+    return 0
+
+
+def _display_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="onward", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="migrate, then serve the API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--demo", action="store_true", help="load the demo data set (once)")
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", help="apply the migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("openapi", help="print the OpenAPI description as YAML").set_defaults(
+        func=cmd_openapi
+    )
+    sub.add_parser(
+        "seed-demo", help="load the demo data set and print its credentials"
+    ).set_defaults(func=cmd_seed_demo)
+
+    from app.admin_cli import add_admin_commands
+
+    add_admin_commands(sub, _with_db)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,168 @@
+"""The application factory.
+
+``create_app()`` wires routers, middleware and error handlers; the lifespan makes what
+must not exist at import time: settings, the database engine and the signing keys. Tests
+pass their own ``Database`` so each test runs inside a transaction that is rolled back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from app import embedded
+from app.api import (
+    admin,
+    consent,
+    health,
+    me,
+    oauth,
+    offers,
+    openreferral,
+    organisations,
+    profiles,
+    referrals,
+    wellknown,
+)
+from app.auth.bootstrap import ensure_bootstrap_admin
+from app.auth.tokens import KeyRing, TokenService, load_or_create_key
+from app.db import Database, make_database, make_engine
+from app.errors import install_error_handlers
+from app.middleware import BodySizeLimit, ResponseHeaders
+from app.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+DESCRIPTION = """
+Onward is a consent-driven "tell us once" service for people leaving prison.
+
+* **Providers** publish support offers to a public catalogue (Open Referral UK compatible).
+* A **prison kiosk** creates the leaver's single profile before release.
+* The **leaver** owns that profile and shares it field by field through consent grants
+  they can revoke at once, and sees who read what.
+* **Partners** read only the consented fields, with OAuth2 scoped tokens.
+
+Conventions: errors are `application/problem+json` (RFC 9457; problem `type` values are
+relative references such as `/problems/explicit-consent-required`); the OAuth endpoints
+answer RFC 6749 errors instead. Lists answer `{"items": [...], "next_cursor": ...}` with
+`limit` 1–100 (default 20). Whatever a caller may not see answers 404, exactly as if it did
+not exist. Responses carrying personal data or tokens are `Cache-Control: no-store`.
+Request bodies over 1 MiB answer 413.
+"""
+
+TAGS = [
+    {"name": "oauth", "description": "Tokens: client credentials and the leaver's PIN."},
+    {"name": "admin", "description": "Organisations and clients (scope `admin`)."},
+    {
+        "name": "organisations",
+        "description": "Public look-ups, so a leaver sees who they share with.",
+    },
+    {"name": "consent", "description": "The field catalogue, purposes and the leaver's grants."},
+    {"name": "profiles", "description": "Kiosk creation and partner reads of consented fields."},
+    {"name": "me", "description": "The leaver's own profile and access log (scope `self`)."},
+    {"name": "offers", "description": "The support marketplace."},
+    {"name": "openreferral", "description": "Open Referral UK (HSDS 3) export."},
+    {"name": "referrals", "description": "Referrals and progress: plan and track."},
+    {"name": "health", "description": "Probes."},
+]
+
+
+def build_token_service(settings: Settings) -> TokenService:
+    current = load_or_create_key(settings.signing_key_file, settings.data_dir)
+    previous = [p.read_bytes() for p in settings.previous_key_files]
+    return TokenService(
+        KeyRing(current, previous),
+        issuer=settings.issuer,
+        audience=settings.token_audience,
+        ttl_seconds=settings.token_ttl_seconds,
+    )
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = database is None
+        if database is None:
+            explicit = settings.database_url.get_secret_value() if settings.database_url else None
+            url = embedded.database_url(explicit, settings.data_dir)
+            app.state.db = make_database(make_engine(url, settings))
+        else:
+            app.state.db = database
+        app.state.settings = settings
+        app.state.tokens = build_token_service(settings)
+        await ensure_bootstrap_admin(app.state.db, settings)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.db.dispose()
+
+    app = FastAPI(
+        title="Onward API",
+        version="1.0.0",
+        summary="Tell us once: consent-driven support for people leaving prison.",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        license_info={"name": "MIT"},
+    )
+    install_error_handlers(app)
+    app.add_middleware(ResponseHeaders)
+    # Added last, so it runs first: an oversized body is refused before anything else.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _add_docs(app)
+    for module in (
+        health,
+        wellknown,
+        oauth,
+        admin,
+        organisations,
+        consent,
+        profiles,
+        me,
+        offers,
+        openreferral,
+        referrals,
+    ):
+        app.include_router(module.router)
+    return app
+
+
+def _add_docs(app: FastAPI) -> None:
+    """Swagger UI and ReDoc from the app's own static files: closed networks have no CDN."""
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Onward API — Swagger UI",
+            swagger_js_url="/static/docs/swagger-ui-bundle.js",
+            swagger_css_url="/static/docs/swagger-ui.css",
+            swagger_favicon_url="/static/docs/favicon-32x32.png",
+            swagger_ui_parameters={"persistAuthorization": False, "tryItOutEnabled": True},
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title="Onward API — ReDoc",
+            redoc_js_url="/static/docs/redoc.standalone.js",
+            redoc_favicon_url="/static/docs/favicon-32x32.png",
+            with_google_fonts=False,
+        )

@@ -1,0 +1,117 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it breaks streaming and context vars).
+
+* :class:`BodySizeLimit` answers 413 for a body over the limit, before authentication,
+  whether or not the client sent ``Content-Length`` (chunked bodies are counted).
+* :class:`ResponseHeaders` makes ``Cache-Control: no-store`` the default (personal data
+  and tokens must never be cached; public handlers opt out by setting their own), and
+  opens the public catalogue to every origin, as Open Referral UK requires.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+PUBLIC_PREFIXES = ("/v1/offers", "/v1/openreferral", "/v1/consent/fields", "/v1/consent/purposes")
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` mid-stream. An HTTPException so FastAPI's body parser passes
+    it through untouched, and the problem handler renders it."""
+
+    def __init__(self) -> None:
+        super().__init__(413, "The request body is larger than the 1 MiB limit.")
+
+
+def _problem_413() -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    body = json.dumps(
+        {
+            "type": "/problems/payload-too-large",
+            "title": "Request body too large",
+            "status": 413,
+            "detail": "The request body is larger than the 1 MiB limit.",
+        }
+    ).encode()
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    return body, headers
+
+
+class BodySizeLimit:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared > self.max_bytes:
+                    await self._reject(send)
+                    return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await self._reject(send)
+
+    async def _reject(self, send: Send) -> None:
+        body, headers = _problem_413()
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+class ResponseHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        public = scope["method"] in ("GET", "HEAD", "OPTIONS") and path.startswith(PUBLIC_PREFIXES)
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                if b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                if public and b"access-control-allow-origin" not in names:
+                    headers.append((b"access-control-allow-origin", b"*"))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

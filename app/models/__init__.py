@@ -1,0 +1,17 @@
+"""Every table, in one place, so domains can point at each other without import cycles."""
+
+from app.models.base import Base
+from app.models.identity import Client, Organisation, RevokedToken
+from app.models.offers import *  # noqa: F403  (filled in by the offers work)
+from app.models.profiles import AccessEvent, ConsentGrant, Profile
+from app.models.referrals import *  # noqa: F403  (filled in by the referrals work)
+
+__all__ = [
+    "AccessEvent",
+    "Base",
+    "Client",
+    "ConsentGrant",
+    "Organisation",
+    "Profile",
+    "RevokedToken",
+]

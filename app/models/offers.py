@@ -1,0 +1,3 @@
+"""Offers: the marketplace catalogue."""
+
+__all__: list[str] = []

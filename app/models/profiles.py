@@ -1,0 +1,87 @@
+"""A leaver's profile, their consent grants and the append-only access log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Identity,
+    Index,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, CreatedAt, UUIDPrimaryKey, utcnow
+
+
+class Profile(UUIDPrimaryKey, CreatedAt, Base):
+    __tablename__ = "profiles"
+    __table_args__ = (CheckConstraint("pin_failed_attempts >= 0", name="pin_failed_attempts"),)
+
+    reference: Mapped[str] = mapped_column(String(13), unique=True)
+    pin_hash: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+    updated_at: Mapped[datetime] = mapped_column(
+        default=utcnow, server_default=func.now(), index=True
+    )
+    created_by_client_id: Mapped[str | None] = mapped_column(String(64))
+    # PIN lock-out state (API.md §1): updated atomically by one UPDATE per attempt.
+    pin_failed_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    pin_locked_until: Mapped[datetime | None]
+
+
+class ConsentGrant(UUIDPrimaryKey, Base):
+    __tablename__ = "consent_grants"
+    __table_args__ = (
+        # The partner read: the caller organisation's live grants for one profile.
+        Index(
+            "ix_consent_grants_org_profile_live",
+            "organisation_id",
+            "profile_id",
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+        Index("ix_consent_grants_profile_granted", "profile_id", "granted_at"),
+        CheckConstraint("expires_at > granted_at", name="expiry_after_grant"),
+    )
+
+    profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"))
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="RESTRICT")
+    )
+    fields: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
+    purpose: Mapped[str] = mapped_column(String(40))
+    explicit: Mapped[bool] = mapped_column(default=False, server_default="false")
+    granted_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    receipt: Mapped[str] = mapped_column(Text)
+
+
+class AccessEvent(Base):
+    """Who read what, when, under which grants. Append-only: see the migration's trigger."""
+
+    __tablename__ = "access_events"
+    __table_args__ = (Index("ix_access_events_profile_seq", "profile_id", text("seq DESC")),)
+
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), default=uuid.uuid4, unique=True)
+    profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profiles.id", ondelete="RESTRICT"))
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="RESTRICT")
+    )
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(40))
+    fields: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
+    grant_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID(as_uuid=True)))
+    at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())

@@ -1,0 +1,3 @@
+"""Referrals and progress readings."""
+
+__all__: list[str] = []

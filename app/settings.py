@@ -1,0 +1,81 @@
+"""Settings, read once from the environment (prefix ``ONWARD_``, ``__`` for nested groups).
+
+Nothing here is read at import time: call :func:`get_settings` (cached) inside the lifespan,
+the CLI or a dependency.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "admin"})
+
+
+class DatabaseSettings(BaseModel):
+    """Connection pool tuning (``ONWARD_DB__POOL_SIZE`` …)."""
+
+    pool_size: int = Field(default=10, ge=1, le=200)
+    max_overflow: int = Field(default=10, ge=0, le=200)
+    echo: bool = False
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ONWARD_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    # Unset: an embedded PostgreSQL (the `pgserver` wheel) is started under data_dir.
+    database_url: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "ONWARD_DATABASE_URL")
+    )
+    data_dir: Path = Path(".onward")
+    db: DatabaseSettings = DatabaseSettings()
+
+    issuer: str = "http://127.0.0.1:8000"
+    audience: str | None = None  # defaults to the issuer
+    signing_key_file: Path | None = None
+    # Retired keys (PEM, public or private) that still verify tokens and receipts.
+    previous_key_files: list[Path] = []
+    token_ttl_seconds: int = Field(default=600, ge=30, le=86_400)
+
+    bootstrap_admin_client_id: str | None = None
+    bootstrap_admin_client_secret: SecretStr | None = None
+
+    max_body_bytes: int = 1024 * 1024
+
+    @property
+    def token_audience(self) -> str:
+        return self.audience or self.issuer
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        secret = self.bootstrap_admin_client_secret
+        if (
+            self.environment == "production"
+            and secret is not None
+            and (
+                secret.get_secret_value().lower() in PLACEHOLDER_SECRETS
+                or len(secret.get_secret_value()) < 24
+            )
+        ):
+            raise ValueError(
+                "ONWARD_BOOTSTRAP_ADMIN_CLIENT_SECRET is a placeholder "
+                "or shorter than 24 characters"
+            )
+        if self.environment == "production" and self.database_url is None:
+            raise ValueError("DATABASE_URL is required in production")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
