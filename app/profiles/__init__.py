@@ -1,0 +1,1 @@
+"""Profiles: the document schema, create/patch/read services, the access log."""
