@@ -44,6 +44,7 @@ openapi: $(STAMP)
 	$(BIN)/onward openapi > openapi.yaml
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:

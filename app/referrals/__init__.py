@@ -1,0 +1,1 @@
+"""Referrals and progress: plan and track."""

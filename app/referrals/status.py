@@ -1,0 +1,41 @@
+"""The referral status machine: pure, no I/O.
+
+    pending ──► accepted ──► in_progress ──► completed
+       │            │              │
+       ▼            ▼              ▼
+    declined      closed         closed
+
+A provider moves a referral only along those arrows (API.md §5). The leaver may withdraw a
+referral that is still open (pending, accepted or in_progress); withdrawing revokes its
+grant. Every other move, including "moving" to the state it is already in, is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal, get_args
+
+ReferralStatus = Literal[
+    "pending", "accepted", "declined", "in_progress", "completed", "closed", "withdrawn"
+]
+STATUSES: Final = get_args(ReferralStatus)
+
+PROVIDER_MOVES: Final[dict[str, frozenset[str]]] = {
+    "pending": frozenset({"accepted", "declined"}),
+    "accepted": frozenset({"in_progress", "closed"}),
+    "in_progress": frozenset({"completed", "closed"}),
+}
+OPEN: Final = frozenset({"pending", "accepted", "in_progress"})
+# Referrals holding a place against an offer's capacity.
+OCCUPYING: Final = frozenset({"accepted", "in_progress"})
+
+
+def provider_may_move(current: str, target: str) -> bool:
+    return target in PROVIDER_MOVES.get(current, frozenset())
+
+
+def leaver_may_withdraw(current: str) -> bool:
+    return current in OPEN
+
+
+def is_terminal(status: str) -> bool:
+    return status not in OPEN

@@ -1,0 +1,1 @@
+"""Benchmarks: the harness (``python -m bench``), its floor, and the catalogue benchmark."""

@@ -1,0 +1,391 @@
+"""The benchmark harness: Onward against its floor, pair by pair, on the same machine.
+
+Placement: the server under test runs on core 0; wrk and PostgreSQL on core 1 (a pilot
+lost 10–40 % throughput and doubled p99 when PostgreSQL shared the server's core). The
+floor and Onward get the same placement and the same uvicorn settings (one worker).
+
+Runs alternate floor, Onward, floor, Onward … and the report is the median of the
+per-pair throughput ratios, with p50/p99 latencies and the count of non-2xx answers.
+Absolute figures vary between runs and machines; ratios measured in one run do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from app import embedded
+from app.auth.tokens import KeyRing, TokenService, load_or_create_key
+from app.migrate import upgrade
+from bench.seed import seed
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "bench" / ".work"
+RESULTS = ROOT / "bench" / "results"
+ISSUER = "http://bench.onward"
+SERVER_CORE, LOAD_CORE = "0", "1"
+
+
+@dataclass
+class WrkResult:
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    errors: int
+
+
+def _ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("installing wrk (apt-get)…", file=sys.stderr)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "wrk"],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("wrk is required (Debian package `wrk`)")
+    return found
+
+
+def _taskset(core: str) -> list[str]:
+    return ["taskset", "-c", core] if shutil.which("taskset") and os.cpu_count() != 1 else []
+
+
+def _to_ms(value: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
+    if not m:
+        return float("nan")
+    n, unit = float(m.group(1)), m.group(2)
+    return {"us": n / 1000, "ms": n, "s": n * 1000, "m": n * 60_000}[unit]
+
+
+def parse_wrk(out: str) -> WrkResult:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return WrkResult(
+        rps,
+        _to_ms(p50.group(1)) if p50 else float("nan"),
+        _to_ms(p99.group(1)) if p99 else float("nan"),
+        int(non2xx.group(1)) if non2xx else 0,
+        sum(int(g) for g in errs.groups()) if errs else 0,
+    )
+
+
+def run_wrk(wrk: str, url: str, script: Path, connections: int, seconds: int) -> WrkResult:
+    cmd = [
+        *_taskset(LOAD_CORE),
+        wrk,
+        "-t",
+        "1",
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds}s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return parse_wrk(out)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, name: str, app: str, env: dict[str, str], factory: bool = False) -> None:
+        self.name, self.port = name, _free_port()
+        cmd = [
+            *_taskset(SERVER_CORE),
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+        ]
+        if factory:
+            cmd.append("--factory")
+        self.proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(self.url + "/", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError(f"{name} did not start")
+
+    def rss_mb(self) -> float:
+        # The uvicorn process itself serves (one worker, no supervisor process).
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def _pin_postgres(data_dir: Path) -> None:
+    """Move the embedded postmaster (and so every backend it forks) to the load core."""
+    pidfile = data_dir / "pg" / "postmaster.pid"
+    if pidfile.exists() and shutil.which("taskset"):
+        pid = pidfile.read_text().split()[0]
+        subprocess.run(
+            ["taskset", "-a", "-p", "-c", LOAD_CORE, pid], check=False, stdout=subprocess.DEVNULL
+        )
+
+
+def _lua_read(path: Path, ids: list[str], token: str, prefix: str = "/v1/profiles/") -> Path:
+    path.write_text(
+        "local ids = {" + ",".join(f'"{i}"' for i in ids) + "}\n"
+        f'local hdr = {{["Authorization"] = "Bearer {token}"}}\n'
+        "math.randomseed(42)\n"
+        "request = function()\n"
+        f'  return wrk.format("GET", "{prefix}" .. ids[math.random(#ids)], hdr)\n'
+        "end\n"
+    )
+    return path
+
+
+def _lua_fixed(
+    path: Path, method: str, target: str, headers: dict[str, str], body: str | None = None
+) -> Path:
+    hdrs = ", ".join(f'["{k}"] = "{v}"' for k, v in headers.items())
+    b = json.dumps(body) if body is not None else "nil"
+    path.write_text(
+        f"local hdr = {{{hdrs}}}\n"
+        f'request = function() return wrk.format("{method}", "{target}", hdr, {b}) end\n'
+    )
+    return path
+
+
+def _median_pairs(pairs: list[tuple[WrkResult, WrkResult]]) -> dict[str, Any]:
+    ratios = [o.requests_per_s / f.requests_per_s for f, o in pairs]
+    return {
+        "ratio_median": round(statistics.median(ratios), 3),
+        "ratios": [round(r, 3) for r in ratios],
+        "floor": [asdict(f) for f, _ in pairs],
+        "onward": [asdict(o) for _, o in pairs],
+        "p99_ratio_median": round(statistics.median(o.p99_ms / f.p99_ms for f, o in pairs), 3),
+        "non_2xx": sum(o.non_2xx + f.non_2xx for f, o in pairs),
+        "socket_errors": sum(o.errors + f.errors for f, o in pairs),
+    }
+
+
+async def _prepare(args: argparse.Namespace) -> tuple[str, Any, str]:
+    explicit = os.environ.get("DATABASE_URL")
+    if explicit:
+        server = embedded.to_asyncpg_url(explicit)
+        parts = urlsplit(server)
+        url = urlunsplit(parts._replace(path="/onward_bench"))
+        import asyncpg
+
+        admin = await asyncpg.connect(
+            urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+        )
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname='onward_bench'"):
+            await admin.execute("CREATE DATABASE onward_bench")
+        await admin.close()
+    else:
+        url = embedded.embedded_url(WORK, "onward_bench")
+        _pin_postgres(WORK)
+    await upgrade(url)
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    seeded = await seed(dsn, args.profiles, args.events)
+    return url, seeded, dsn
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--profiles", type=int, default=1000)
+    parser.add_argument("--events", type=int, default=0, help="access events to preload")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--sweep", default="1,8,32,64", help="concurrencies for the plot")
+    parser.add_argument("--label", default="default")
+    parser.add_argument("--no-plot", action="store_true")
+    args = parser.parse_args(argv)
+
+    wrk = _ensure_wrk()
+    WORK.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    url, seeded, _ = asyncio.run(_prepare(args))
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "ONWARD_DATA_DIR": str(WORK),
+        "ONWARD_ISSUER": ISSUER,
+        "ONWARD_ENVIRONMENT": "development",
+        "ONWARD_DB__POOL_SIZE": "20",
+    }
+    env.pop("ONWARD_SIGNING_KEY_FILE", None)
+    tokens = TokenService(
+        KeyRing(load_or_create_key(None, WORK)), issuer=ISSUER, audience=ISSUER, ttl_seconds=3600
+    )
+    partner = tokens.issue(
+        subject=seeded.partner_client_id,
+        client_id=seeded.partner_client_id,
+        scopes=["profiles:read"],
+        organisation_id=str(seeded.partner_org),
+        ttl_seconds=4 * 3600,
+    ).token
+    leaver_id = str(seeded.profile_ids[0])
+    leaver = tokens.issue(
+        subject=leaver_id, client_id="onward-leaver", scopes=["self"], ttl_seconds=4 * 3600
+    ).token
+
+    tmp = Path(tempfile.mkdtemp(prefix="onward-bench-"))
+    ids = [str(i) for i in seeded.profile_ids]
+    read_lua = _lua_read(tmp / "read.lua", ids, partner)
+    form = (
+        f"grant_type=client_credentials&client_id={seeded.partner_client_id}"
+        f"&client_secret={seeded.partner_client_secret}"
+    )
+    token_lua = _lua_fixed(
+        tmp / "token.lua",
+        "POST",
+        "/oauth/token",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        form,
+    )
+    log_lua = _lua_fixed(
+        tmp / "log.lua", "GET", "/v1/me/access-log?limit=20", {"Authorization": f"Bearer {leaver}"}
+    )
+
+    floor = Server("floor", "bench.floor:app", env)
+    onward = Server("onward", "app.main:create_app", env, factory=True)
+    result: dict[str, Any] = {
+        "label": args.label,
+        "profiles": args.profiles,
+        "events": args.events,
+        "connections": args.connections,
+        "seconds": args.seconds,
+        "rounds": args.rounds,
+        "machine": _machine(),
+    }
+    try:
+        for s in (floor, onward):  # warm up: pools, caches, JIT-free but lazy imports
+            run_wrk(wrk, s.url, read_lua, args.connections, 3)
+        pairs = []
+        for _ in range(args.rounds):
+            f = run_wrk(wrk, floor.url, read_lua, args.connections, args.seconds)
+            o = run_wrk(wrk, onward.url, read_lua, args.connections, args.seconds)
+            pairs.append((f, o))
+            print(
+                f"read  floor {f.requests_per_s:8.0f}/s  onward {o.requests_per_s:8.0f}/s  "
+                f"ratio {o.requests_per_s / f.requests_per_s:.2f}  "
+                f"p99 {f.p99_ms:.1f} / {o.p99_ms:.1f} ms",
+                file=sys.stderr,
+            )
+        result["partner_read"] = _median_pairs(pairs)
+
+        tpairs = []
+        for _ in range(max(2, args.rounds // 2)):
+            f = run_wrk(wrk, floor.url, read_lua, args.connections, args.seconds)
+            o = run_wrk(wrk, onward.url, token_lua, args.connections, args.seconds)
+            tpairs.append((f, o))
+            print(
+                f"token floor {f.requests_per_s:8.0f}/s  onward {o.requests_per_s:8.0f}/s",
+                file=sys.stderr,
+            )
+        result["token_endpoint"] = _median_pairs(tpairs)
+
+        log1 = run_wrk(wrk, onward.url, log_lua, 1, max(3, args.seconds // 2))
+        result["access_log_single_client"] = asdict(log1)
+
+        sweep = []
+        for c in [int(x) for x in args.sweep.split(",") if x]:
+            f = run_wrk(wrk, floor.url, read_lua, c, max(3, args.seconds // 2))
+            o = run_wrk(wrk, onward.url, read_lua, c, max(3, args.seconds // 2))
+            sweep.append({"connections": c, "floor": asdict(f), "onward": asdict(o)})
+        result["sweep"] = sweep
+        result["onward_rss_mb_after"] = round(onward.rss_mb(), 1)
+        result["floor_rss_mb_after"] = round(floor.rss_mb(), 1)
+    finally:
+        floor.stop()
+        onward.stop()
+
+    out = RESULTS / f"{args.label}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        json.dumps({k: v for k, v in result.items() if k not in ("sweep",)}, indent=1, default=str)[
+            :4000
+        ]
+    )
+    if not args.no_plot:
+        from bench.plot import plot
+
+        plot(result, RESULTS / f"{args.label}.png")
+    return 0
+
+
+def _machine() -> dict[str, Any]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
