@@ -1,0 +1,100 @@
+"""Request and response models for referrals and progress readings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from app.referrals.status import ReferralStatus
+
+ProgressArea = Literal[
+    "accommodation",
+    "living_skills",
+    "mental_health",
+    "friends_community",
+    "relationships_family",
+    "parenting",
+    "drugs_alcohol",
+    "use_of_time",
+    "managing_feelings",
+    "crime_free_life",
+]
+Score = Annotated[StrictInt, Field(ge=1, le=10)]
+
+
+class ProgressCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    readings: dict[ProgressArea, Score] = Field(
+        min_length=1,
+        description="Scores 1–10 for any of the ten areas (at least one).",
+        examples=[{"accommodation": 3, "mental_health": 6}],
+    )
+
+
+class ProgressReading(BaseModel):
+    id: UUID
+    readings: dict[ProgressArea, int]
+    recorded_at: datetime
+
+
+class ReferralCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    offer_id: UUID
+    fields: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        default=None,
+        max_length=64,
+        description="Fields to share with the provider; default: the offer's required_fields.",
+    )
+    message: str | None = Field(
+        default=None, max_length=2000, description="A note to the provider, in the leaver's words."
+    )
+    explicit: bool | None = Field(
+        default=None,
+        description="Explicit consent, required for special category or criminal offence fields.",
+    )
+
+
+class StatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: ReferralStatus
+    note: str | None = Field(
+        default=None, max_length=2000, description="Shown to the leaver in the referral's history."
+    )
+
+
+class HistoryEntry(BaseModel):
+    status: ReferralStatus
+    at: datetime
+    note: str | None = None
+
+
+class OfferRef(BaseModel):
+    id: UUID
+    title: str
+
+
+class OrganisationRef(BaseModel):
+    id: UUID
+    name: str
+
+
+class Referral(BaseModel):
+    id: UUID
+    offer: OfferRef
+    organisation: OrganisationRef
+    status: ReferralStatus
+    grant_id: UUID
+    message: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    history: list[HistoryEntry]
+
+
+class ProviderReferral(Referral):
+    profile_id: UUID
