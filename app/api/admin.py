@@ -1,5 +1,129 @@
-"""admin endpoints."""
+"""Organisations and clients, for operators (scope `admin`)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import Admin
+from app.auth import clients, organisations
+from app.auth.paging import DEFAULT_LIMIT, MAX_LIMIT
+from app.auth.schemas import (
+    Client,
+    ClientCreate,
+    ClientCreated,
+    ClientDisabled,
+    ClientPage,
+    ClientSecret,
+    Organisation,
+    OrganisationCreate,
+    OrganisationPage,
+)
+from app.db import Session
+
+router = APIRouter(tags=["admin"])
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size, 1–100.")]
+Cursor = Annotated[
+    str | None, Query(max_length=500, description="`next_cursor` of the previous page.")
+]
+
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No token, or an invalid, expired or revoked one"},
+    403: {"description": "The token lacks the `admin` scope"},
+}
+_UNKNOWN_CLIENT: dict[int | str, dict[str, Any]] = {**_AUTH, 404: {"description": "No such client"}}
+
+
+@router.post(
+    "/v1/admin/organisations",
+    status_code=201,
+    response_model=Organisation,
+    summary="Create an organisation",
+    responses={**_AUTH, 422: {"description": "Invalid name or kind"}},
+)
+async def create_organisation(body: OrganisationCreate, principal: Admin, session: Session) -> Any:
+    """A provider, partner, establishment (prison) or operator organisation. Give it
+    clients with `POST /v1/admin/clients`."""
+    return await organisations.create_organisation(session, name=body.name, kind=body.kind)
+
+
+@router.get(
+    "/v1/admin/organisations",
+    response_model=OrganisationPage,
+    summary="List organisations",
+    responses={**_AUTH, 422: {"description": "Invalid limit or cursor"}},
+)
+async def list_organisations(
+    principal: Admin, session: Session, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> Any:
+    """Every organisation, newest first."""
+    return await organisations.list_organisations(session, limit=limit, cursor=cursor)
+
+
+@router.post(
+    "/v1/admin/clients",
+    status_code=201,
+    response_model=ClientCreated,
+    summary="Create a client",
+    responses={**_AUTH, 422: {"description": "Unknown organisation or invalid scopes"}},
+)
+async def create_client(body: ClientCreate, principal: Admin, session: Session) -> Any:
+    """An OAuth2 client of an organisation, with the scopes it may ask for (any but
+    `self`). The answer holds `client_secret`: it is shown this once and stored only as a
+    hash. An unknown `organisation_id` is a 422."""
+    made = await clients.create_client(
+        session, organisation_id=body.organisation_id, name=body.name, scopes=body.scopes
+    )
+    return ClientCreated(
+        **Client.model_validate(made.client).model_dump(), client_secret=made.client_secret
+    )
+
+
+@router.get(
+    "/v1/admin/clients",
+    response_model=ClientPage,
+    summary="List clients",
+    responses={**_AUTH, 422: {"description": "Invalid limit or cursor"}},
+)
+async def list_clients(
+    principal: Admin,
+    session: Session,
+    organisation_id: Annotated[
+        uuid.UUID | None, Query(description="Only this organisation's clients.")
+    ] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Any:
+    """Clients, newest first, active or not. Secrets are never listed."""
+    return await clients.list_clients(
+        session, limit=limit, cursor=cursor, organisation_id=organisation_id
+    )
+
+
+@router.post(
+    "/v1/admin/clients/{client_id}/rotate-secret",
+    response_model=ClientSecret,
+    summary="Rotate a client's secret",
+    responses=_UNKNOWN_CLIENT,
+)
+async def rotate_secret(client_id: str, principal: Admin, session: Session) -> Any:
+    """A new secret, shown this once; the old secret stops working at once. Tokens already
+    issued stay valid until they expire (disable the client to cut them off)."""
+    made = await clients.rotate_secret(session, client_id)
+    return ClientSecret(client_id=made.client.client_id, client_secret=made.client_secret)
+
+
+@router.post(
+    "/v1/admin/clients/{client_id}/disable",
+    response_model=ClientDisabled,
+    summary="Disable a client",
+    responses=_UNKNOWN_CLIENT,
+)
+async def disable_client(client_id: str, principal: Admin, session: Session) -> Any:
+    """The client can no longer get tokens, and every token it holds is refused from the
+    next request on, on every replica. Disabling twice is harmless."""
+    client = await clients.disable_client(session, client_id)
+    return ClientDisabled(client_id=client.client_id)

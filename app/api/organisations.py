@@ -1,5 +1,49 @@
-"""organisations endpoints."""
+"""Public look-ups of organisations, so a leaver can see who they share with."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from app.api.admin import Cursor, Limit
+from app.auth import organisations
+from app.auth.paging import DEFAULT_LIMIT
+from app.auth.schemas import OrganisationSummary, OrganisationSummaryPage
+from app.db import Session
+
+router = APIRouter(tags=["organisations"])
+
+
+@router.get(
+    "/v1/organisations",
+    response_model=OrganisationSummaryPage,
+    summary="Find organisations by name",
+    responses={422: {"description": "Invalid q, limit or cursor"}},
+)
+async def find_organisations(
+    session: Session,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="Part of the name, any case. Absent: every one."),
+    ] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Any:
+    """Organisations whose name contains `q` (ignoring case), newest first. No token is
+    needed; only `id`, `name` and `kind` are shown."""
+    return await organisations.list_organisations(
+        session, limit=limit, cursor=cursor, name_contains=(q or "").strip() or None
+    )
+
+
+@router.get(
+    "/v1/organisations/{organisation_id}",
+    response_model=OrganisationSummary,
+    summary="An organisation",
+    responses={404: {"description": "No such organisation"}},
+)
+async def get_organisation(organisation_id: str, session: Session) -> Any:
+    """`id`, `name` and `kind` of one organisation. No token is needed. An unknown or
+    malformed id is a 404."""
+    return await organisations.get_organisation(session, organisation_id)

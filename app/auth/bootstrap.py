@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.auth.scopes import ADMIN
 from app.auth.secrets import hash_secret
@@ -15,6 +15,9 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 OPERATOR_NAME = "Onward operator"
+# Several workers start at once: one transaction-scoped advisory lock makes the check and
+# the insert a single step, so the operator organisation and client are made exactly once.
+_BOOTSTRAP_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('onward:bootstrap-admin'))")
 
 
 async def ensure_bootstrap_admin(db: Database, settings: Settings) -> None:
@@ -23,6 +26,7 @@ async def ensure_bootstrap_admin(db: Database, settings: Settings) -> None:
     if not client_id or secret is None:
         return
     async with db.sessionmaker() as session, session.begin():
+        await session.execute(_BOOTSTRAP_LOCK)
         client = await session.get(Client, client_id, with_for_update=True)
         if client is None:
             org = (

@@ -5,7 +5,10 @@ this file alone. Invariants the verifier holds, whatever the library does:
 
 * the header's ``alg`` is on our allow-list (ES256 only), its ``typ`` is ``at+jwt`` and
   its ``kid`` names one of our keys: the key is chosen by us, never by the token;
-* ``exp``, ``iat``, ``aud``, ``iss`` and ``jti`` are required; at most 5 s of leeway;
+* ``exp``, ``iat``, ``aud``, ``iss``, ``sub`` and ``jti`` are required; at most 5 s of
+  leeway, on ``exp`` and on an ``iat`` in the future;
+* a consent receipt (``typ`` JWT) is never an access token, and an access token is never
+  a receipt: the same keys sign both, so ``typ`` tells them apart;
 * a verified token is cached by its exact text until it expires, so the signature is not
   checked twice; revocation and client state are *not* cached (the caller reads them
   from the database on every request).
@@ -17,6 +20,7 @@ import base64
 import hashlib
 import json
 import logging
+import os
 import secrets
 import time
 from collections import OrderedDict
@@ -96,17 +100,30 @@ def generate_private_pem() -> bytes:
 
 
 def load_or_create_key(key_file: Path | None, data_dir: Path) -> bytes:
-    """The configured key file, or a key generated once into the data dir (dev only)."""
+    """The configured key file, or a key generated once into the data dir (dev only).
+
+    Several workers may start at once: each writes a candidate to its own temporary file
+    and hard-links it into place, which fails if a key is already there, so every worker
+    ends up reading the one key that won (never two keys signing for one issuer).
+    """
     if key_file is not None:
         return key_file.read_bytes()
     path = data_dir / "keys" / "signing-key.pem"
     if not path.exists():
         log.warning("ONWARD_SIGNING_KEY_FILE is unset: generating a development key in %s", path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(generate_private_pem())
-        tmp.chmod(0o600)
-        tmp.replace(path)
+        tmp = path.with_name(f".signing-key.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        # Created 0600 from the start: the private key is never readable by others.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(generate_private_pem())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another worker won the race: use its key
+        finally:
+            tmp.unlink(missing_ok=True)
     return path.read_bytes()
 
 
@@ -207,6 +224,8 @@ class TokenService:
             header = jwt.get_unverified_header(token)
         except JOSEError as exc:
             raise InvalidToken("malformed token") from exc
+        # Chosen by us before the library sees the token: `none`, HS256 keyed with our
+        # public key and every other algorithm are refused here.
         if header.get("alg") not in ALLOWED_ALGORITHMS:
             raise InvalidToken("algorithm not allowed")
         if header.get("typ") != TOKEN_TYPE:
@@ -231,21 +250,33 @@ class TokenService:
                     "require_sub": True,
                 },
             )
-        except JOSEError as exc:
+        except (JOSEError, TypeError, ValueError) as exc:
+            # TypeError/ValueError: jose's int() on a non-numeric exp/iat of a signed token.
             raise InvalidToken("token rejected") from exc
         if not isinstance(claims.get("jti"), str) or not isinstance(claims.get("scope"), str):
             raise InvalidToken("token rejected")
+        if not isinstance(claims["exp"], int) or not isinstance(claims["iat"], int):
+            raise InvalidToken("token rejected")
+        if claims["iat"] > time.time() + LEEWAY_SECONDS:
+            raise InvalidToken("issued in the future")
         return claims
 
     def verify_detached_jws(self, compact: str) -> dict[str, Any]:
-        """Verify a receipt (compact JWS) with any of our keys; return its JSON payload."""
+        """Verify a receipt (compact JWS) with any of our keys; return its JSON payload.
+
+        An access token is refused here (its ``typ`` is ``at+jwt``): a token is not a receipt.
+        """
         try:
             header = jws.get_unverified_header(compact)
+            if header.get("alg") not in ALLOWED_ALGORITHMS or header.get("typ") == TOKEN_TYPE:
+                raise InvalidToken("not a receipt")
             key = self.keys.keys[str(header.get("kid"))]
             payload = jws.verify(compact, key.public_pem, algorithms=list(ALLOWED_ALGORITHMS))
-        except (JOSEError, KeyError) as exc:
+            result = json.loads(payload)
+        except (JOSEError, KeyError, ValueError) as exc:
             raise InvalidToken("receipt rejected") from exc
-        result: dict[str, Any] = json.loads(payload)
+        if not isinstance(result, dict):
+            raise InvalidToken("receipt rejected")
         return result
 
     def sign_receipt(self, payload: dict[str, Any]) -> str:

@@ -24,7 +24,8 @@ class Organisation(UUIDPrimaryKey, CreatedAt, Base):
 
 
 class Client(CreatedAt, Base):
-    """An OAuth2 confidential client. The secret is stored only as an Argon2id hash."""
+    """An OAuth2 confidential client. The secret is stored only as a SHA-256 hash: it is 256
+    random bits, so a slow hash adds nothing but latency (see ``app/auth/secrets.py``)."""
 
     __tablename__ = "clients"
     __table_args__ = (

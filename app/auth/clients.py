@@ -1,0 +1,134 @@
+"""API clients (OAuth2 confidential clients) of organisations.
+
+A client's secret is made here, returned once to the caller that created or rotated it,
+and stored only as a hash (``secrets.py``). Disabling a client takes effect on the next
+request its tokens make, on every replica: ``principal.confirm_live`` reads
+``clients.active`` from the database each time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import scopes as S
+from app.auth.organisations import organisation_exists
+from app.auth.paging import Page, keyset_page
+from app.auth.secrets import hash_secret, new_client_id, new_client_secret, verify_secret
+from app.errors import NotFound, ValidationFailed
+from app.models import Client
+
+
+@dataclass(frozen=True)
+class ClientWithSecret:
+    """A client together with its plain secret: exists only in the response that shows it."""
+
+    client: Client
+    client_secret: str
+
+
+def client_scopes(requested: Iterable[str]) -> list[str]:
+    """The scopes a client may be given, in canonical order; 422 for ``self`` or unknown."""
+    wanted = set(requested)
+    if not wanted:
+        raise ValidationFailed("Give the client at least one scope", loc=["body", "scopes"])
+    if S.SELF in wanted:
+        raise ValidationFailed(
+            "The self scope is only ever in a leaver's token", loc=["body", "scopes"]
+        )
+    unknown = wanted - set(S.CLIENT_SCOPES)
+    if unknown:
+        raise ValidationFailed(
+            "Unknown scope; the client scopes are: " + " ".join(S.CLIENT_SCOPES),
+            loc=["body", "scopes"],
+        )
+    return [s for s in S.CLIENT_SCOPES if s in wanted]
+
+
+async def create_client(
+    session: AsyncSession, *, organisation_id: uuid.UUID, name: str, scopes: Iterable[str]
+) -> ClientWithSecret:
+    granted = client_scopes(scopes)
+    if not await organisation_exists(session, organisation_id):
+        raise ValidationFailed("No such organisation", loc=["body", "organisation_id"])
+    secret = new_client_secret()
+    client = Client(
+        client_id=new_client_id(),
+        organisation_id=organisation_id,
+        name=name,
+        scopes=granted,
+        secret_hash=hash_secret(secret),
+        active=True,
+    )
+    session.add(client)
+    await session.flush()
+    await session.refresh(client)
+    return ClientWithSecret(client, secret)
+
+
+async def rotate_secret(session: AsyncSession, client_id: str) -> ClientWithSecret:
+    """A new secret for the client; the old one stops working at once.
+
+    Tokens already issued stay valid until they expire (at most the token lifetime);
+    disable the client to cut them off too.
+    """
+    secret = new_client_secret()
+    client = await session.scalar(
+        update(Client)
+        .where(Client.client_id == client_id)
+        .values(secret_hash=hash_secret(secret), updated_at=func.now())
+        .returning(Client)
+    )
+    if client is None:
+        raise NotFound("No such client")
+    return ClientWithSecret(client, secret)
+
+
+async def disable_client(session: AsyncSession, client_id: str) -> Client:
+    """Refuse the client's secret and every token it holds, from the next request on."""
+    client: Client | None = await session.scalar(
+        update(Client)
+        .where(Client.client_id == client_id)
+        .values(active=False, updated_at=func.now())
+        .returning(Client)
+    )
+    if client is None:
+        raise NotFound("No such client")
+    return client
+
+
+async def list_clients(
+    session: AsyncSession,
+    *,
+    limit: int,
+    cursor: str | None,
+    organisation_id: uuid.UUID | None = None,
+) -> Page[Client]:
+    statement = select(Client)
+    if organisation_id is not None:
+        statement = statement.where(Client.organisation_id == organisation_id)
+    return await keyset_page(
+        session,
+        statement,
+        created_at=Client.created_at,
+        key=Client.client_id,
+        key_type=str,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+async def authenticate_client(session: AsyncSession, client_id: str, secret: str) -> Client | None:
+    """The active client with that id and secret, else None (whichever part was wrong)."""
+    client = await session.get(Client, client_id)
+    if client is None:
+        # Same work as a wrong secret, so the answer's timing does not reveal the id.
+        verify_secret(secret, hash_secret(""))
+        return None
+    if not verify_secret(secret, client.secret_hash) or not client.active:
+        return None
+    return client

@@ -1,0 +1,63 @@
+"""Organisations: created by an operator, listed for admins, looked up by anyone.
+
+The public look-ups exist so a leaver can see who they share with; they return only an
+organisation's id, name and kind.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.paging import Page, keyset_page
+from app.errors import NotFound
+from app.models import Organisation
+
+
+async def create_organisation(session: AsyncSession, *, name: str, kind: str) -> Organisation:
+    organisation = Organisation(name=name, kind=kind)
+    session.add(organisation)
+    await session.flush()
+    return organisation
+
+
+async def get_organisation(session: AsyncSession, organisation_id: str) -> Organisation:
+    """The organisation with that id; a malformed id is as unknown as a missing one."""
+    try:
+        key = uuid.UUID(organisation_id)
+    except ValueError:
+        raise NotFound("No such organisation") from None
+    organisation = await session.get(Organisation, key)
+    if organisation is None:
+        raise NotFound("No such organisation")
+    return organisation
+
+
+async def organisation_exists(session: AsyncSession, organisation_id: uuid.UUID) -> bool:
+    found = await session.scalar(select(Organisation.id).where(Organisation.id == organisation_id))
+    return found is not None
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def list_organisations(
+    session: AsyncSession, *, limit: int, cursor: str | None, name_contains: str | None = None
+) -> Page[Organisation]:
+    """Newest first; ``name_contains`` matches anywhere in the name, ignoring case."""
+    statement = select(Organisation)
+    if name_contains:
+        pattern = "%" + _escape_like(name_contains.lower()) + "%"
+        statement = statement.where(func.lower(Organisation.name).like(pattern, escape="\\"))
+    return await keyset_page(
+        session,
+        statement,
+        created_at=Organisation.created_at,
+        key=Organisation.id,
+        key_type=uuid.UUID,
+        limit=limit,
+        cursor=cursor,
+    )

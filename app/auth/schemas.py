@@ -1,0 +1,97 @@
+"""Request and response bodies of the identity endpoints (API.md §1)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+OrganisationKind = Literal["provider", "partner", "establishment", "operator"]
+ClientScope = Literal[
+    "admin", "offers:write", "profiles:create", "profiles:read", "referrals:read", "referrals:write"
+]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class OrganisationCreate(_Request):
+    name: str = Field(min_length=1, max_length=200, examples=["Reading Housing Trust"])
+    kind: OrganisationKind
+
+
+class Organisation(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    kind: OrganisationKind
+    created_at: datetime
+
+
+class OrganisationSummary(BaseModel):
+    """What anyone may see of an organisation: enough for a leaver to know who it is."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    kind: OrganisationKind
+
+
+class ClientCreate(_Request):
+    organisation_id: uuid.UUID
+    name: str = Field(min_length=1, max_length=200, examples=["Case management system"])
+    scopes: list[ClientScope] = Field(
+        min_length=1,
+        max_length=6,
+        description="Any of the client scopes; `self` is only ever in a leaver's token.",
+        examples=[["profiles:read", "referrals:read"]],
+    )
+
+
+class Client(BaseModel):
+    """A client as listed: never its secret."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    client_id: str
+    organisation_id: uuid.UUID
+    name: str
+    scopes: list[str]
+    active: bool
+    created_at: datetime
+
+
+class ClientCreated(Client):
+    client_secret: str = Field(
+        description="Shown this once and stored only as a hash: keep it safe now."
+    )
+
+
+class ClientSecret(BaseModel):
+    client_id: str
+    client_secret: str = Field(description="The new secret, shown this once.")
+
+
+class ClientDisabled(BaseModel):
+    client_id: str
+    active: Literal[False] = False
+
+
+class OrganisationPage(BaseModel):
+    items: list[Organisation]
+    next_cursor: str | None
+
+
+class OrganisationSummaryPage(BaseModel):
+    items: list[OrganisationSummary]
+    next_cursor: str | None
+
+
+class ClientPage(BaseModel):
+    items: list[Client]
+    next_cursor: str | None

@@ -1,0 +1,132 @@
+"""Helpers for the identity tests: HTTP Basic, the token endpoint, hand-forged JWTs.
+
+Forged tokens are built here with ``cryptography`` and ``hmac`` directly, never with the
+JOSE library the app uses, so the tests do not share the verifier's blind spots.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from sqlalchemy import update
+
+from app.auth.pins import hash_pin
+from app.auth.tokens import TokenService
+from app.db import Database
+from app.models import Profile
+from app.profiles.reference import new_reference
+
+LEAVER_PIN = "urn:onward:grant-type:leaver-pin"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    raw = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {raw}"}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def client_token(
+    client: httpx.AsyncClient, client_id: str, secret: str, **form: str
+) -> httpx.Response:
+    return await client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", **form},
+        headers=basic(client_id, secret),
+    )
+
+
+async def pin_login(client: httpx.AsyncClient, reference: str, pin: str) -> httpx.Response:
+    return await client.post(
+        "/oauth/token", data={"grant_type": LEAVER_PIN, "reference": reference, "pin": pin}
+    )
+
+
+def valid_claims(tokens: TokenService, **overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": tokens.issuer,
+        "sub": "onw_forged",
+        "aud": tokens.audience,
+        "iat": now,
+        "exp": now + 300,
+        "jti": uuid.uuid4().hex,
+        "client_id": "onw_forged",
+        "scope": "admin",
+        "org": str(uuid.uuid4()),
+    }
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def signing_input(header: dict[str, Any], claims: dict[str, Any]) -> str:
+    def part(obj: dict[str, Any]) -> str:
+        return b64url(json.dumps(obj, separators=(",", ":")).encode())
+
+    return f"{part(header)}.{part(claims)}"
+
+
+def es256_sign(key: ec.EllipticCurvePrivateKey, message: str) -> str:
+    r, s = decode_dss_signature(key.sign(message.encode(), ec.ECDSA(hashes.SHA256())))
+    return b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
+
+def forge_es256(
+    key: ec.EllipticCurvePrivateKey, header: dict[str, Any], claims: dict[str, Any]
+) -> str:
+    message = signing_input(header, claims)
+    return f"{message}.{es256_sign(key, message)}"
+
+
+def forge_hs256(secret: bytes, header: dict[str, Any], claims: dict[str, Any]) -> str:
+    message = signing_input(header, claims)
+    mac = hmac.new(secret, message.encode(), hashlib.sha256).digest()
+    return f"{message}.{b64url(mac)}"
+
+
+async def make_profile(database: Database, pin: str) -> tuple[uuid.UUID, str]:
+    """A profile straight in the database: (id, reference)."""
+    reference = new_reference()
+    async with database.sessionmaker() as session:
+        profile = Profile(reference=reference, pin_hash=await hash_pin(pin), data={})
+        session.add(profile)
+        await session.commit()
+        return profile.id, reference
+
+
+async def set_lock_state(
+    database: Database, reference: str, *, attempts: int, locked_until: Any
+) -> None:
+    async with database.sessionmaker() as session:
+        await session.execute(
+            update(Profile)
+            .where(Profile.reference == reference)
+            .values(pin_failed_attempts=attempts, pin_locked_until=locked_until)
+        )
+        await session.commit()
+
+
+async def lock_state(database: Database, reference: str) -> tuple[int, Any]:
+    async with database.sessionmaker() as session:
+        profile = (
+            await session.execute(
+                Profile.__table__.select().where(Profile.__table__.c.reference == reference)
+            )
+        ).one()
+        return profile.pin_failed_attempts, profile.pin_locked_until
