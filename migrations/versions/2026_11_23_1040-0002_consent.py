@@ -76,10 +76,16 @@ def upgrade() -> None:
     op.create_check_constraint(
         op.f("ck_consent_grants_purpose"), "consent_grants", f"purpose IN ({quoted})"
     )
+    # 0001's row trigger covers UPDATE and DELETE; TRUNCATE needs a statement trigger.
+    op.execute(
+        "CREATE TRIGGER access_events_no_truncate BEFORE TRUNCATE ON access_events "
+        "FOR EACH STATEMENT EXECUTE FUNCTION access_events_append_only()"
+    )
     op.execute(APP_ROLE_GRANTS)
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER access_events_no_truncate ON access_events")
     # The role itself is cluster-wide (other databases may use it), so it is left in place.
     op.execute(APP_ROLE_REVOKES)
     op.drop_constraint(op.f("ck_consent_grants_purpose"), "consent_grants", type_="check")

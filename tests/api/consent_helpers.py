@@ -125,3 +125,22 @@ async def revoke(client: httpx.AsyncClient, leaver: Leaver, grant_id: str) -> ht
 
 def leaves_of(data: dict[str, Any]) -> set[str]:
     return {f"{section}.{leaf}" for section, body in data.items() for leaf in body}
+
+
+def sentinels_by_leaf(document: dict[str, Any]) -> dict[str, set[str]]:
+    """Every distinctive string in each leaf of a document (for "never disclosed" checks)."""
+    out: dict[str, set[str]] = {}
+
+    def strings(value: Any) -> set[str]:
+        if isinstance(value, str):
+            return {value} if "sentinel" in value.lower() else set()
+        if isinstance(value, dict):
+            return set().union(*(strings(v) for v in value.values()))
+        if isinstance(value, list):
+            return set().union(*(strings(v) for v in value))
+        return set()
+
+    for section, body in document.items():
+        for leaf, value in body.items():
+            out[f"{section}.{leaf}"] = strings(value)
+    return out
