@@ -14,11 +14,21 @@ from app.db import Session
 from app.errors import PreconditionRequired, UnsupportedMediaType, ValidationFailed
 from app.profiles import service
 from app.profiles.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from app.profiles.schema import OwnProfile, ProfileData
+from app.profiles.schema import OwnProfile
 
 router = APIRouter()
 
 MERGE_PATCH = "application/merge-patch+json"
+_ETAG: dict[int | str, dict[str, Any]] = {
+    200: {
+        "headers": {
+            "ETag": {
+                "description": 'The profile version, e.g. `"3"`; send it back as If-Match.',
+                "schema": {"type": "string"},
+            }
+        }
+    }
+}
 _AUTH: dict[int | str, dict[str, Any]] = {
     401: {"description": "No valid access token"},
     403: {"description": "The token lacks scope `self`"},
@@ -52,7 +62,7 @@ def parse_if_match(header: str | None) -> set[int] | None:
     tags=["me"],
     response_model=OwnProfile,
     response_model_exclude_none=True,
-    responses=_AUTH,
+    responses={**_ETAG, **_AUTH},
 )
 async def read_me(principal: Leaver, session: Session, response: Response) -> dict[str, Any]:
     """Your profile as you gave it, with its `ETag` (send it back as `If-Match` to update)."""
@@ -67,6 +77,7 @@ async def read_me(principal: Leaver, session: Session, response: Response) -> di
     response_model=OwnProfile,
     response_model_exclude_none=True,
     responses={
+        **_ETAG,
         **_AUTH,
         412: {"description": "If-Match does not match the current version"},
         415: {"description": "Not application/merge-patch+json (or application/json)"},
@@ -131,6 +142,3 @@ async def read_access_log(
         session, profile_id=principal.profile_id, limit=limit, cursor=cursor
     )
     return {"items": items, "next_cursor": next_cursor}
-
-
-__all__ = ["ProfileData", "router"]

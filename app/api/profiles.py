@@ -53,7 +53,7 @@ async def create_profile(body: ProfileCreate, principal: Kiosk, session: Session
     return await service.create_profile(
         session,
         pin=body.pin,
-        data=body.data.model_dump(mode="json", exclude_none=True),
+        data=body.data,
         client_id=principal.client_id,
     )
 

@@ -78,21 +78,23 @@ async def record_reads(
     except DBAPIError as exc:
         raise ServiceUnavailable(
             "The read could not be recorded in the access log, so nothing was disclosed. "
-            "Try again shortly."
+            "Try again shortly.",
+            headers={"Retry-After": "5"},
         ) from exc
 
 
-_LOG = text(
-    """
+_LOG = """
     SELECT e.seq, e.id, e.at, e.action, e.organisation_id, o.name AS organisation_name,
            e.client_id, e.fields, e.grant_ids
       FROM access_events AS e
       LEFT JOIN organisations AS o ON o.id = e.organisation_id
-     WHERE e.profile_id = :profile_id AND (CAST(:before AS bigint) IS NULL OR e.seq < :before)
+     WHERE e.profile_id = :profile_id {after_cursor}
      ORDER BY e.seq DESC
      LIMIT :limit
-    """
-)
+"""
+# Keyset pages walk ix_access_events_profile_seq (profile_id, seq DESC).
+_LOG_FIRST = text(_LOG.format(after_cursor=""))
+_LOG_NEXT = text(_LOG.format(after_cursor="AND e.seq < :before"))
 
 
 async def access_log(
@@ -105,11 +107,11 @@ async def access_log(
         if not raw.isdigit():
             raise ValidationFailed("The cursor is not valid", loc=["query", "cursor"])
         before = int(raw)
-    rows = (
-        await session.execute(
-            _LOG, {"profile_id": profile_id, "before": before, "limit": limit + 1}
-        )
-    ).all()
+    params: dict[str, Any] = {"profile_id": profile_id, "limit": limit + 1}
+    if before is not None:
+        params["before"] = before
+    statement = _LOG_FIRST if before is None else _LOG_NEXT
+    rows = (await session.execute(statement, params)).all()
     items = [
         {
             "id": r.id,

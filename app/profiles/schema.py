@@ -214,7 +214,9 @@ class ProfileCreate(Strict):
     pin: Annotated[str, StringConstraints(max_length=64)] = Field(
         description="6–12 digits, not a common or trivial PIN. Stored only as an Argon2id hash."
     )
-    data: ProfileData = Field(default_factory=ProfileData)
+    data: ProfileData | None = Field(
+        None, description="The profile document; absent or null for an empty profile."
+    )
 
 
 class ProfileCreated(BaseModel):

@@ -34,7 +34,7 @@ from app.models.profiles import Profile
 from app.profiles.merge_patch import apply_merge_patch
 from app.profiles.pagination import decode_cursor, encode_cursor
 from app.profiles.reference import new_reference
-from app.profiles.schema import validate_document
+from app.profiles.schema import ProfileData, normalised, validate_document
 
 REFERENCE_ATTEMPTS = 8
 
@@ -48,12 +48,12 @@ def _refuse_read_only(document: dict[str, Any], loc: tuple[str, ...]) -> None:
 
 
 async def create_profile(
-    session: AsyncSession, *, pin: str, data: dict[str, Any], client_id: str
+    session: AsyncSession, *, pin: str, data: ProfileData | None, client_id: str
 ) -> dict[str, Any]:
     """Create a profile with a fresh ``ONW-XXXX-XXXX`` reference (retried on collision)."""
     validate_pin(pin)
-    _refuse_read_only(data, ("body", "data"))
-    document = validate_document(data, ("body", "data"))
+    document = normalised(data) if data is not None else {}
+    _refuse_read_only(document, ("body", "data"))
     pin_hash = await hash_pin(pin)
     now = utcnow()
     for _ in range(REFERENCE_ATTEMPTS):
