@@ -53,6 +53,13 @@ def _own_grants(profile_id: uuid.UUID) -> Select[ConsentGrant, str]:
     )
 
 
+# The recipient's name, and whether the leaver's profile still exists, in one trip.
+_RECIPIENT = text(
+    "SELECT (SELECT name FROM organisations WHERE id = :organisation_id) AS name, "
+    "EXISTS (SELECT 1 FROM profiles WHERE id = :profile_id) AS profile_exists"
+)
+
+
 async def grant_consent(
     session: AsyncSession,
     signer: ReceiptSigner,
@@ -84,9 +91,16 @@ async def grant_consent(
             'needs "explicit": true.',
             loc=[*loc, "explicit"],
         )
-    name = await session.scalar(select(Organisation.name).where(Organisation.id == organisation_id))
-    if name is None:
+    found = (
+        await session.execute(
+            _RECIPIENT, {"organisation_id": organisation_id, "profile_id": profile_id}
+        )
+    ).one()
+    if not found.profile_exists:
+        raise NotFound("No such profile")
+    if found.name is None:
         raise ValidationFailed("No such organisation", loc=[*loc, "organisation_id"])
+    name: str = found.name
     grant_id = uuid.uuid4()
     payload = receipt_payload(
         grant_id=grant_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from sqlalchemy import text
@@ -113,3 +114,34 @@ async def test_the_kiosk_cannot_read_the_profile_back(client, actors):
     ).status_code == 403
     assert (await client.get("/v1/me", headers=station.headers)).status_code == 403
     assert re.fullmatch(r"ONW-[0-9A-Z]{4}-[0-9A-Z]{4}", created["reference"])
+
+
+async def test_a_reference_collision_is_retried(client, actors, monkeypatch):
+    from app.profiles import service
+
+    station = await kiosk(actors)
+    first = (await client.post("/v1/profiles", json={"pin": PIN}, headers=station.headers)).json()
+    fresh = "ONW-ZZZZ-ZZZ1"
+    candidates = iter([first["reference"], first["reference"], fresh])
+    monkeypatch.setattr(service, "new_reference", lambda: next(candidates))
+    response = await client.post(
+        "/v1/profiles", json={"pin": PIN, "data": None}, headers=station.headers
+    )
+    assert response.status_code == 201
+    assert response.json()["reference"] == fresh
+
+
+async def test_a_grant_for_a_vanished_profile_is_404(client, actors):
+    partner = await actors.client("profiles:read")
+    ghost = actors.leaver_headers(uuid.uuid4())
+    response = await client.post(
+        "/v1/me/consents",
+        json={
+            "organisation_id": str(partner.organisation_id),
+            "fields": ["contact"],
+            "purpose": "referral",
+        },
+        headers=ghost,
+    )
+    assert response.status_code == 404
+    assert (await client.get("/v1/me", headers=ghost)).status_code == 404
