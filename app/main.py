@@ -118,6 +118,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         docs_url=None,
         redoc_url=None,
         license_info={"name": "MIT"},
+        # One schema per model: hand-written $refs (merge-patch bodies) stay valid.
+        separate_input_output_schemas=False,
     )
     install_error_handlers(app)
     app.add_middleware(ResponseHeaders)

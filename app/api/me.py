@@ -1,5 +1,144 @@
-"""me endpoints."""
+"""The leaver's own profile and access log (scope `self`)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+
+from app.api.deps import Leaver
+from app.audit.log import access_log
+from app.audit.schemas import AccessLogPage
+from app.db import Session
+from app.errors import PreconditionRequired, UnsupportedMediaType, ValidationFailed
+from app.profiles import service
+from app.profiles.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.profiles.schema import OwnProfile
 
 router = APIRouter()
+
+MERGE_PATCH = "application/merge-patch+json"
+_ETAG: dict[int | str, dict[str, Any]] = {
+    200: {
+        "headers": {
+            "ETag": {
+                "description": 'The profile version, e.g. `"3"`; send it back as If-Match.',
+                "schema": {"type": "string"},
+            }
+        }
+    }
+}
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No valid access token"},
+    403: {"description": "The token lacks scope `self`"},
+    404: {"description": "The profile no longer exists"},
+}
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def parse_if_match(header: str | None) -> set[int] | None:
+    """The versions an If-Match accepts (None for ``*``); 428 when absent.
+
+    Strong comparison (RFC 9110 §13.1.1): a weak tag ``W/"3"`` never matches.
+    """
+    if header is None or not header.strip():
+        raise PreconditionRequired("Send If-Match with the ETag of the profile you read")
+    if header.strip() == "*":
+        return None
+    versions: set[int] = set()
+    for tag in header.split(","):
+        tag = tag.strip()
+        if len(tag) > 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
+            versions.add(int(tag[1:-1]))
+    return versions
+
+
+@router.get(
+    "/v1/me",
+    tags=["me"],
+    response_model=OwnProfile,
+    response_model_exclude_none=True,
+    responses={**_ETAG, **_AUTH},
+)
+async def read_me(principal: Leaver, session: Session, response: Response) -> dict[str, Any]:
+    """Your profile as you gave it, with its `ETag` (send it back as `If-Match` to update)."""
+    profile = await service.get_own_profile(session, principal.profile_id)
+    response.headers["ETag"] = etag(profile["version"])
+    return profile
+
+
+@router.patch(
+    "/v1/me",
+    tags=["me"],
+    response_model=OwnProfile,
+    response_model_exclude_none=True,
+    responses={
+        **_ETAG,
+        **_AUTH,
+        412: {"description": "If-Match does not match the current version"},
+        415: {"description": "Not application/merge-patch+json (or application/json)"},
+        422: {"description": "Not valid JSON, or the patched profile is not valid"},
+        428: {"description": "If-Match is missing"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                MERGE_PATCH: {"schema": {"$ref": "#/components/schemas/ProfileData"}},
+                "application/json": {"schema": {"$ref": "#/components/schemas/ProfileData"}},
+            },
+        }
+    },
+)
+async def patch_me(
+    request: Request,
+    principal: Leaver,
+    session: Session,
+    response: Response,
+    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+) -> dict[str, Any]:
+    """Change your profile once; every organisation you share with sees the change.
+
+    The body is a JSON merge patch of `data` (RFC 7396): `{"contact": {"phone": "07700
+    900123"}}` sets one value, `null` removes one. The whole result must still be a valid
+    profile. `If-Match` with the ETag you read is required (428 without, 412 when the
+    profile changed since). `application/json` is accepted as well as
+    `application/merge-patch+json`. `progress` is read-only here: it is recorded through
+    `POST /v1/me/progress`.
+    """
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in (MERGE_PATCH, "application/json"):
+        raise UnsupportedMediaType(f"Send the patch as {MERGE_PATCH}")
+    expected = parse_if_match(if_match)
+    try:
+        patch = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed("The body is not valid JSON", loc=["body"]) from None
+    profile = await service.patch_own_profile(
+        session, principal.profile_id, patch, if_match=expected
+    )
+    response.headers["ETag"] = etag(profile["version"])
+    return profile
+
+
+@router.get(
+    "/v1/me/access-log",
+    tags=["me"],
+    response_model=AccessLogPage,
+    responses=_AUTH,
+)
+async def read_access_log(
+    principal: Leaver,
+    session: Session,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    """Who saw what of your profile, when, and under which grants — newest first."""
+    items, next_cursor = await access_log(
+        session, profile_id=principal.profile_id, limit=limit, cursor=cursor
+    )
+    return {"items": items, "next_cursor": next_cursor}

@@ -1,5 +1,108 @@
-"""profiles endpoints."""
+"""Kiosk creation and partner reads of consented fields (API.md §2, §3)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import AwareDatetime
+
+from app.api.deps import Kiosk, PartnerReader
+from app.db import Session
+from app.profiles import service
+from app.profiles.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.profiles.schema import (
+    PartnerProfile,
+    PartnerProfilePage,
+    ProfileCreate,
+    ProfileCreated,
+)
 
 router = APIRouter()
+
+_READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No valid access token"},
+    403: {"description": "The token lacks scope `profiles:read`"},
+    503: {"description": "The access event could not be recorded; nothing was disclosed"},
+}
+
+
+class JSONBytes(Response):
+    media_type = "application/json"
+
+
+@router.post(
+    "/v1/profiles",
+    tags=["profiles"],
+    status_code=201,
+    response_model=ProfileCreated,
+    responses={
+        401: {"description": "No valid access token"},
+        403: {"description": "The token lacks scope `profiles:create`"},
+        422: {"description": "Invalid profile, or a PIN that is malformed or too easy"},
+    },
+)
+async def create_profile(body: ProfileCreate, principal: Kiosk, session: Session) -> dict[str, Any]:
+    """Create a leaver's profile at the prison kiosk.
+
+    Answers the new profile's `id` and its `reference` (`ONW-XXXX-XXXX`), printed for the
+    leaver, who signs in with it and their PIN. The PIN (6–12 digits; not a common PIN, a
+    repeated digit or a run) is stored only as an Argon2id hash. The kiosk cannot read the
+    profile back. `data.progress` is read-only and refused here.
+    """
+    return await service.create_profile(
+        session,
+        pin=body.pin,
+        data=body.data,
+        client_id=principal.client_id,
+    )
+
+
+@router.get(
+    "/v1/profiles/{profile_id}",
+    tags=["profiles"],
+    response_model=PartnerProfile,
+    responses={
+        **_READ_ERRORS,
+        404: {"description": "No such profile, or no active grant to your organisation"},
+    },
+)
+async def read_profile(profile_id: str, principal: PartnerReader, session: Session) -> Response:
+    """The fields of one profile that its owner has shared with your organisation.
+
+    `data` holds exactly the leaves covered by your organisation's active grants (their
+    union) that the profile holds, nested as in the profile; `disclosed_fields` lists
+    them. Each read is written to the leaver's access log in the same transaction; if it
+    cannot be, the read fails with 503. A profile without an active grant to your
+    organisation answers 404, exactly like one that does not exist.
+    """
+    view = await service.read_for_partner(session, principal, profile_id)
+    return JSONBytes(service.render(view))
+
+
+@router.get(
+    "/v1/profiles",
+    tags=["profiles"],
+    response_model=PartnerProfilePage,
+    responses=_READ_ERRORS,
+)
+async def list_profiles(
+    principal: PartnerReader,
+    session: Session,
+    updated_since: Annotated[
+        AwareDatetime | None,
+        Query(description="Only profiles updated at or after this instant (RFC 3339)."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """Every profile shared with your organisation, most recently updated first.
+
+    Each item is the same view as `GET /v1/profiles/{id}`; one access event is written per
+    profile returned. A profile updated while you page through moves to the front of the
+    order: to synchronise, page with `updated_since` set to your last run's start time.
+    """
+    page = await service.list_for_partner(
+        session, principal, updated_since=updated_since, limit=limit, cursor=cursor
+    )
+    return JSONBytes(service.render(page))

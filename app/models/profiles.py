@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, CreatedAt, UUIDPrimaryKey, utcnow
+from app.models.base import Base, CreatedAt, UUIDPrimaryKey, check_in, utcnow
 
 
 class Profile(UUIDPrimaryKey, CreatedAt, Base):
@@ -53,6 +53,14 @@ class ConsentGrant(UUIDPrimaryKey, Base):
         ),
         Index("ix_consent_grants_profile_granted", "profile_id", "granted_at"),
         CheckConstraint("expires_at > granted_at", name="expiry_after_grant"),
+        # Migration 0002; the vocabulary is app.consent.catalogue.PURPOSE_CODES.
+        CheckConstraint(
+            check_in(
+                "purpose",
+                ("referral", "support_delivery", "case_coordination", "pre_release_planning"),
+            ),
+            name="purpose",
+        ),
     )
 
     profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"))

@@ -32,3 +32,26 @@ async def test_spec_declares_security_schemes(client: httpx.AsyncClient) -> None
     flows = schemes["OAuth2"]["flows"]["clientCredentials"]
     assert flows["tokenUrl"] == "/oauth/token"
     assert "profiles:read" in flows["scopes"]
+
+
+async def test_every_ref_resolves(client: httpx.AsyncClient) -> None:
+    """A dangling $ref breaks ReDoc's whole page; catch it without a browser."""
+    spec = (await client.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    dangling: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                name = ref.removeprefix("#/components/schemas/")
+                if name not in schemas:
+                    dangling.append(ref)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(spec)
+    assert dangling == []

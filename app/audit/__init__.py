@@ -1,0 +1,1 @@
+"""The append-only access log: who read what, when, under which grants."""

@@ -1,0 +1,78 @@
+"""Consent receipts: a compact JWS over a JSON record of the grant.
+
+The payload carries what API.md §3 names (``grant_id``, ``sub``, ``recipient``,
+``fields``, ``purpose``, ``granted_at``, ``expires_at``, ``policy_version``,
+``jurisdiction``, ``iss``, ``iat``) and, to read as an ISO/IEC TS 27560 consent record
+and a Kantara Consent Receipt v1.1 do, the receipt ``version``, the ``consent_type``
+(``explicit`` or ``expressed``), the ``sensitive`` leaves it reaches, the
+``pii_controller`` and the ``processing`` (purpose, fields, recipient, expiry). It is
+signed with the service's current key and verifies with the JWKS
+(``/.well-known/jwks.json``), so a leaver can prove what they agreed to.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from app.consent.catalogue import FIELDS_BY_PATH, JURISDICTION, POLICY_VERSION, sensitive_leaves
+
+RECEIPT_VERSION = "onward-consent-receipt/1 (Kantara CR v1.1, ISO/IEC TS 27560)"
+
+
+class ReceiptSigner(Protocol):
+    issuer: str
+
+    def sign_receipt(self, payload: dict[str, Any]) -> str: ...
+
+
+def rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def receipt_payload(
+    *,
+    grant_id: uuid.UUID,
+    profile_id: uuid.UUID,
+    recipient_id: uuid.UUID,
+    recipient_name: str,
+    fields: list[str],
+    purpose: str,
+    explicit: bool,
+    granted_at: datetime,
+    expires_at: datetime,
+    issuer: str,
+) -> dict[str, Any]:
+    recipient = {"id": str(recipient_id), "name": recipient_name}
+    sensitive = sensitive_leaves(fields)
+    return {
+        "version": RECEIPT_VERSION,
+        "grant_id": str(grant_id),
+        "sub": str(profile_id),
+        "recipient": recipient,
+        "fields": list(fields),
+        "purpose": purpose,
+        "granted_at": rfc3339(granted_at),
+        "expires_at": rfc3339(expires_at),
+        "policy_version": POLICY_VERSION,
+        "jurisdiction": JURISDICTION,
+        "iss": issuer,
+        "iat": int(granted_at.timestamp()),
+        "consent_type": "explicit" if explicit else "expressed",
+        "sensitive": [
+            {"path": path, "category": FIELDS_BY_PATH[path].sensitivity} for path in sensitive
+        ],
+        "pii_controller": {"name": "Onward", "url": issuer},
+        "processing": {
+            "purpose": purpose,
+            "fields": list(fields),
+            "recipient": recipient,
+            "until": rfc3339(expires_at),
+            "withdrawal": "POST /v1/me/consents/{id}/revoke, effective at once",
+        },
+    }
+
+
+def sign_receipt(signer: ReceiptSigner, payload: dict[str, Any]) -> str:
+    return signer.sign_receipt(payload)

@@ -1,0 +1,251 @@
+"""The profile document: one strict model per section of API.md §2.
+
+Unknown keys are refused (``extra="forbid"``), every string and list is bounded and
+vocabularies are enums. The document is stored normalised in ``profiles.data`` (JSONB):
+absent values omitted, empty sections dropped, times in UTC. Its leaves are exactly the
+catalogue's (``app/consent/catalogue.py``; a unit test holds the two together).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+
+from app.errors import ValidationFailed
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+Text40 = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+Text100 = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Text500 = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+Text1000 = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+Text2000 = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+Text4000 = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+Name = Text100
+Notes = Text2000
+
+
+def _not_future(value: date) -> date:
+    if value > datetime.now(UTC).date():
+        raise ValueError("must not be in the future")
+    return value
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UtcDateTime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+
+class Identity(Strict):
+    given_name: Name | None = None
+    family_name: Name | None = None
+    preferred_name: Name | None = None
+    date_of_birth: Annotated[date, AfterValidator(_not_future)] | None = None
+    pronouns: Text40 | None = None
+    gender: Literal["woman", "man", "non_binary", "other", "prefer_not_to_say"] | None = None
+
+
+class Contact(Strict):
+    phone: (
+        Annotated[
+            str, StringConstraints(min_length=3, max_length=40, pattern=r"^\+?[0-9 ()\-]{3,40}$")
+        ]
+        | None
+    ) = None
+    email: (
+        Annotated[
+            str,
+            StringConstraints(
+                max_length=254, pattern=r"^[^@\s<>()\[\],;:\"]{1,64}@[^@\s<>()\[\],;:\"]+\.[^@\s]+$"
+            ),
+        ]
+        | None
+    ) = None
+    address: Text500 | None = None
+    preferred_method: Literal["phone", "email", "post", "via_worker"] | None = None
+    best_times: Text200 | None = None
+
+
+class Release(Strict):
+    establishment: Text200 | None = None
+    expected_at: UtcDateTime | None = None
+    area: Annotated[str, StringConstraints(pattern=r"^[EWSN][0-9]{8}$")] | None = Field(
+        None, description="ONS local authority code, e.g. E06000038 (Reading)."
+    )
+    on_licence: bool | None = None
+    sentence_months: Annotated[int, Field(ge=0, le=1200)] | None = None
+
+
+class Need(Strict):
+    level: Literal["none", "low", "medium", "high"]
+    notes: Notes | None = None
+
+
+class Needs(Strict):
+    """The seven HMPPS resettlement pathways (health and drugs/alcohol split out)."""
+
+    accommodation: Need | None = None
+    attitudes_behaviour: Need | None = None
+    children_families: Need | None = None
+    drugs_alcohol: Need | None = Field(None, description="Special category data.")
+    education_work: Need | None = None
+    finance_id: Need | None = None
+    health: Need | None = Field(None, description="Special category data.")
+
+
+class Preferences(Strict):
+    language: (
+        Annotated[
+            str,
+            StringConstraints(max_length=35, pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$"),
+        ]
+        | None
+    ) = Field(None, description="A BCP 47 language tag, e.g. en, cy, pl, pa-Guru.")
+    interpreter: bool | None = None
+    accessibility: Text1000 | None = None
+    worker_gender: Literal["any", "woman", "man"] | None = None
+
+
+class Story(Strict):
+    summary: Text4000 | None = Field(None, description="Special category data.")
+
+
+class Offence(Strict):
+    summary: Text2000 | None = Field(None, description="Criminal offence data.")
+    category: Text100 | None = Field(None, description="Criminal offence data.")
+
+
+class Goal(Strict):
+    title: Text200
+    category: Text100 | None = None
+    status: Literal["not_started", "in_progress", "done"] = "not_started"
+    target_date: date | None = None
+
+
+class Plan(Strict):
+    goals: Annotated[list[Goal], Field(max_length=50)] | None = None
+
+
+ProgressArea = Literal[
+    "accommodation",
+    "living_skills",
+    "mental_health",
+    "friends_community",
+    "relationships_family",
+    "parenting",
+    "drugs_alcohol",
+    "use_of_time",
+    "managing_feelings",
+    "crime_free_life",
+]
+
+
+class ProgressReading(Strict):
+    id: uuid.UUID
+    readings: dict[ProgressArea, Annotated[int, Field(ge=1, le=10)]]
+    recorded_at: UtcDateTime
+
+
+class Progress(Strict):
+    model_config = ConfigDict(json_schema_extra={"readOnly": True})
+
+    latest: ProgressReading | None = None
+
+
+class ProfileData(Strict):
+    """The leaver's profile document. Every section and leaf is optional."""
+
+    identity: Identity | None = None
+    contact: Contact | None = None
+    release: Release | None = None
+    needs: Needs | None = None
+    preferences: Preferences | None = None
+    story: Story | None = None
+    offence: Offence | None = None
+    plan: Plan | None = None
+    progress: Progress | None = Field(
+        None,
+        description="Read-only: written when the leaver records progress (POST /v1/me/progress).",
+    )
+
+
+def normalised(model: ProfileData) -> dict[str, Any]:
+    """The JSON document to store: absent values omitted, empty sections dropped."""
+    dumped: dict[str, Any] = model.model_dump(mode="json", exclude_none=True)
+    return {section: body for section, body in dumped.items() if body}
+
+
+def validate_document(document: Any, loc_prefix: tuple[str, ...]) -> dict[str, Any]:
+    """Validate a whole document (e.g. after a merge patch); 422 that never echoes input."""
+    try:
+        return normalised(ProfileData.model_validate(document))
+    except ValidationError as exc:
+        errors = [
+            {
+                "loc": [*loc_prefix, *(str(p) if not isinstance(p, int) else p for p in e["loc"])],
+                "msg": e["msg"],
+            }
+            for e in exc.errors(include_url=False, include_input=False, include_context=False)
+        ]
+        raise ValidationFailed("The profile is not valid; see errors.", errors=errors) from None
+
+
+# --- Request and response shapes of the profile endpoints ---------------------------
+
+
+class ProfileCreate(Strict):
+    pin: Annotated[str, StringConstraints(max_length=64)] = Field(
+        description="6–12 digits, not a common or trivial PIN. Stored only as an Argon2id hash."
+    )
+    data: ProfileData | None = Field(
+        None, description="The profile document; absent or null for an empty profile."
+    )
+
+
+class ProfileCreated(BaseModel):
+    id: uuid.UUID
+    reference: str = Field(description="ONW-XXXX-XXXX (Crockford base32), printed for the leaver.")
+    created_at: datetime
+
+
+class OwnProfile(BaseModel):
+    id: uuid.UUID
+    reference: str
+    data: ProfileData
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class PartnerProfile(BaseModel):
+    id: uuid.UUID
+    data: ProfileData = Field(
+        description="Exactly the leaves the caller's organisation's active grants cover and "
+        "the profile holds, nested as in the profile; nothing else."
+    )
+    disclosed_fields: list[str] = Field(description="The leaf paths present in data.")
+    grant_ids: list[uuid.UUID] = Field(description="The active grants this read relied on.")
+    version: int
+    updated_at: datetime
+
+
+class PartnerProfilePage(BaseModel):
+    items: list[PartnerProfile]
+    next_cursor: str | None

@@ -1,0 +1,267 @@
+"""Profiles: kiosk creation, the leaver's own view and merge patch, and partner reads.
+
+Who may see a profile through a partner read is decided in one place,
+:data:`_VISIBLE_TO_ORGANISATION`: profiles holding an active grant (not revoked, not
+expired at the statement's ``now``) to the caller's organisation. Both the single read
+and the list go through it; everything else is 404, exactly like a missing profile.
+
+The partner read is the hot path (DESIGN.md): one statement brings the profile and the
+organisation's active grants, ``consent.policy.disclose`` cuts the document down in
+memory, one statement appends the access event, and the request's single commit makes
+both durable before the response is sent. No ORM objects, no second validation of the
+response.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.log import AccessRecord, record_reads
+from app.auth.pins import hash_pin, validate_pin
+from app.auth.principal import Principal
+from app.consent.catalogue import READ_ONLY_SECTIONS
+from app.consent.policy import GrantScope, disclose
+from app.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from app.models.base import utcnow
+from app.models.profiles import Profile
+from app.profiles.merge_patch import apply_merge_patch
+from app.profiles.pagination import decode_cursor, encode_cursor
+from app.profiles.reference import new_reference
+from app.profiles.schema import ProfileData, normalised, validate_document
+
+REFERENCE_ATTEMPTS = 8
+
+
+def _refuse_read_only(document: dict[str, Any], loc: tuple[str, ...]) -> None:
+    for section in READ_ONLY_SECTIONS & document.keys():
+        raise ValidationFailed(
+            f"'{section}' is read-only: it is recorded by its own endpoint",
+            loc=[*loc, section],
+        )
+
+
+async def create_profile(
+    session: AsyncSession, *, pin: str, data: ProfileData | None, client_id: str
+) -> dict[str, Any]:
+    """Create a profile with a fresh ``ONW-XXXX-XXXX`` reference (retried on collision)."""
+    validate_pin(pin)
+    document = normalised(data) if data is not None else {}
+    _refuse_read_only(document, ("body", "data"))
+    pin_hash = await hash_pin(pin)
+    now = utcnow()
+    for _ in range(REFERENCE_ATTEMPTS):
+        row = (
+            await session.execute(
+                insert(Profile)
+                .values(
+                    id=uuid.uuid4(),
+                    reference=new_reference(),
+                    pin_hash=pin_hash,
+                    data=document,
+                    version=1,
+                    created_at=now,
+                    updated_at=now,
+                    created_by_client_id=client_id,
+                )
+                .on_conflict_do_nothing(index_elements=[Profile.reference])
+                .returning(Profile.id, Profile.reference, Profile.created_at)
+            )
+        ).one_or_none()
+        if row is not None:
+            return {"id": row.id, "reference": row.reference, "created_at": row.created_at}
+    # 40 bits of reference space: reaching this means something else is wrong.
+    raise Conflict("Could not allocate a unique reference; try again")
+
+
+_OWN_COLUMNS = (
+    Profile.id,
+    Profile.reference,
+    Profile.data,
+    Profile.version,
+    Profile.created_at,
+    Profile.updated_at,
+)
+
+
+def _own_view(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "reference": row.reference,
+        "data": row.data,
+        "version": row.version,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+async def get_own_profile(session: AsyncSession, profile_id: uuid.UUID) -> dict[str, Any]:
+    row = (
+        await session.execute(select(*_OWN_COLUMNS).where(Profile.id == profile_id))
+    ).one_or_none()
+    if row is None:
+        raise NotFound("No such profile")
+    return _own_view(row)
+
+
+async def patch_own_profile(
+    session: AsyncSession,
+    profile_id: uuid.UUID,
+    patch: Any,
+    *,
+    if_match: set[int] | None,
+) -> dict[str, Any]:
+    """Apply an RFC 7396 merge patch to ``data``, validate the whole result, bump the version.
+
+    ``if_match`` holds the versions the client accepts (None for ``*``). The row is locked
+    while the patch is applied, so two concurrent patches cannot both pass the check.
+    """
+    if not isinstance(patch, dict):
+        raise ValidationFailed("A merge patch of the profile must be a JSON object", loc=["body"])
+    _refuse_read_only(patch, ("body",))
+    current = (
+        await session.execute(
+            select(Profile.data, Profile.version).where(Profile.id == profile_id).with_for_update()
+        )
+    ).one_or_none()
+    if current is None:
+        raise NotFound("No such profile")
+    if if_match is not None and current.version not in if_match:
+        raise PreconditionFailed(
+            "The profile has changed since you read it: fetch it again and reapply your change"
+        )
+    document = validate_document(apply_merge_patch(current.data, patch), ("body",))
+    row = (
+        await session.execute(
+            update(Profile)
+            .where(Profile.id == profile_id)
+            .values(data=document, version=Profile.version + 1, updated_at=utcnow())
+            .returning(*_OWN_COLUMNS)
+        )
+    ).one()
+    return _own_view(row)
+
+
+# ---------------------------------------------------------------------------------------
+# Partner reads
+# ---------------------------------------------------------------------------------------
+
+# The choke point: profiles with an active grant to the caller's organisation, and
+# those grants. Every partner read and list is built on this and nothing else.
+_VISIBLE_TO_ORGANISATION = """
+      FROM consent_grants AS g
+      JOIN profiles AS p ON p.id = g.profile_id
+     WHERE g.organisation_id = :org
+       AND g.revoked_at IS NULL
+       AND g.expires_at > :now
+"""
+
+_SELECT_WITH_GRANTS = """
+    SELECT p.id, p.data, p.version, p.updated_at,
+           array_agg(g.id ORDER BY g.granted_at, g.id) AS grant_ids,
+           array_agg(g.expires_at ORDER BY g.granted_at, g.id) AS grant_expiry,
+           jsonb_agg(to_jsonb(g.fields) ORDER BY g.granted_at, g.id) AS grant_fields
+"""
+
+_READ_ONE = text(
+    _SELECT_WITH_GRANTS + _VISIBLE_TO_ORGANISATION + "AND p.id = :profile_id GROUP BY p.id"
+)
+
+
+def _rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _partner_view(row: Any, now: datetime) -> tuple[dict[str, Any], AccessRecord]:
+    grants = [
+        GrantScope(gid, tuple(fields), expiry)
+        for gid, expiry, fields in zip(
+            row.grant_ids, row.grant_expiry, row.grant_fields, strict=True
+        )
+    ]
+    disclosure = disclose(row.data, grants, now)
+    grant_ids = [str(g) for g in disclosure.grant_ids]
+    view = {
+        "id": str(row.id),
+        "data": disclosure.data,
+        "disclosed_fields": disclosure.fields,
+        "grant_ids": grant_ids,
+        "version": row.version,
+        "updated_at": _rfc3339(row.updated_at),
+    }
+    return view, AccessRecord(row.id, disclosure.fields, list(disclosure.grant_ids))
+
+
+def render(document: dict[str, Any]) -> bytes:
+    """The partner view as JSON: already plain JSON types, so no model round trip."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+async def read_for_partner(
+    session: AsyncSession, principal: Principal, profile_id: str
+) -> dict[str, Any]:
+    """The consented cut of one profile, with its access event written, or NotFound."""
+    try:
+        pid = uuid.UUID(profile_id)
+    except ValueError:
+        raise NotFound("No such profile") from None
+    now = utcnow()
+    row = (
+        await session.execute(_READ_ONE, {"org": principal.org_id, "now": now, "profile_id": pid})
+    ).one_or_none()
+    if row is None:
+        raise NotFound("No such profile")
+    view, record = _partner_view(row, now)
+    await record_reads(
+        session,
+        organisation_id=principal.org_id,
+        client_id=principal.client_id,
+        records=[record],
+    )
+    return view
+
+
+async def list_for_partner(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    updated_since: datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """Every profile visible to the caller's organisation, most recently updated first."""
+    now = utcnow()
+    params: dict[str, Any] = {"org": principal.org_id, "now": now, "limit": limit + 1}
+    sql = _SELECT_WITH_GRANTS + _VISIBLE_TO_ORGANISATION
+    if updated_since is not None:
+        sql += " AND p.updated_at >= :since"
+        params["since"] = updated_since
+    if cursor is not None:
+        at_raw, id_raw = decode_cursor(cursor, 2)
+        try:
+            params["c_at"], params["c_id"] = datetime.fromisoformat(at_raw), uuid.UUID(id_raw)
+        except ValueError:
+            raise ValidationFailed("The cursor is not valid", loc=["query", "cursor"]) from None
+        sql += " AND (p.updated_at, p.id) < (:c_at, :c_id)"
+    sql += " GROUP BY p.id ORDER BY p.updated_at DESC, p.id DESC LIMIT :limit"
+    rows = (await session.execute(text(sql), params)).all()
+    items: list[dict[str, Any]] = []
+    records: list[AccessRecord] = []
+    for row in rows[:limit]:
+        view, record = _partner_view(row, now)
+        items.append(view)
+        records.append(record)
+    await record_reads(
+        session, organisation_id=principal.org_id, client_id=principal.client_id, records=records
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor(last.updated_at.isoformat(), last.id)
+    return {"items": items, "next_cursor": next_cursor}
