@@ -33,7 +33,7 @@ from app.api import (
 )
 from app.auth.bootstrap import ensure_bootstrap_admin
 from app.auth.tokens import KeyRing, TokenService, load_or_create_key
-from app.db import Database, make_database, make_engine
+from app.db import Database, make_database, make_engine, make_pool
 from app.errors import install_error_handlers
 from app.middleware import BodySizeLimit, ResponseHeaders
 from app.settings import Settings, get_settings
@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             explicit = settings.database_url.get_secret_value() if settings.database_url else None
             url = embedded.database_url(explicit, settings.data_dir)
             app.state.db = make_database(make_engine(url, settings))
+            app.state.db.pool = await make_pool(url, settings)
         else:
             app.state.db = database
         app.state.settings = settings

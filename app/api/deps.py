@@ -18,7 +18,7 @@ from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2, SecurityScopes
 
 from app.auth import scopes as S
-from app.auth.principal import Principal, confirm_live, principal_from_claims
+from app.auth.principal import Principal, Unconfirmed, confirm_live, principal_from_claims
 from app.auth.tokens import InvalidToken, TokenService
 from app.db import Session
 from app.errors import Forbidden, Unauthorized
@@ -57,12 +57,14 @@ def _invalid(description: str = "The access token is invalid") -> Unauthorized:
     )
 
 
-async def authenticate(
+async def verify_bearer(
     request: Request,
-    session: Session,
     _oauth: Annotated[str | None, Depends(oauth2_scheme)],
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
+    """The token's signature, times and audience, checked in memory. NOT whether it was
+    revoked or its client disabled: :func:`authenticate` (or a hot path that folds the
+    check into its own statement, see :class:`Unconfirmed`) must do that."""
     if "access_token" in request.query_params:
         # RFC 6750 §2.3 is not supported: URLs end up in logs and browser history.
         raise _invalid("Tokens are accepted in the Authorization header only")
@@ -74,17 +76,22 @@ async def authenticate(
     if scheme.lower() != "bearer" or not token:
         raise _invalid("Use the Bearer scheme")
     try:
-        principal = principal_from_claims(token_service(request).verify(token))
+        return principal_from_claims(token_service(request).verify(token))
+    except InvalidToken as exc:
+        raise _invalid() from exc
+
+
+async def authenticate(
+    session: Session, principal: Annotated[Principal, Depends(verify_bearer)]
+) -> Principal:
+    try:
         await confirm_live(session, principal)
     except InvalidToken as exc:
         raise _invalid() from exc
     return principal
 
 
-async def require(
-    security_scopes: SecurityScopes,
-    principal: Annotated[Principal, Depends(authenticate)],
-) -> Principal:
+def _check_scopes(security_scopes: SecurityScopes, principal: Principal) -> None:
     missing = [s for s in security_scopes.scopes if s not in principal.scopes]
     if missing:
         needed = " ".join(security_scopes.scopes)
@@ -92,7 +99,27 @@ async def require(
             f"This needs the scope: {needed}",
             headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{needed}"'},
         )
+
+
+async def require(
+    security_scopes: SecurityScopes,
+    principal: Annotated[Principal, Depends(authenticate)],
+) -> Principal:
+    _check_scopes(security_scopes, principal)
     return principal
+
+
+async def require_unconfirmed(
+    security_scopes: SecurityScopes,
+    principal: Annotated[Principal, Depends(verify_bearer)],
+) -> Unconfirmed:
+    _check_scopes(security_scopes, principal)
+    return Unconfirmed(principal)
+
+
+def invalid_token() -> Unauthorized:
+    """The 401 for a token the database refused (revoked, or its client disabled)."""
+    return _invalid()
 
 
 Admin = Annotated[Principal, Security(require, scopes=[S.ADMIN])]
@@ -102,3 +129,9 @@ PartnerReader = Annotated[Principal, Security(require, scopes=[S.PROFILES_READ])
 ReferralReader = Annotated[Principal, Security(require, scopes=[S.REFERRALS_READ])]
 ReferralWriter = Annotated[Principal, Security(require, scopes=[S.REFERRALS_WRITE])]
 Leaver = Annotated[Principal, Security(require, scopes=[S.SELF])]
+# The partner read's hot path checks revocation and client state inside its own single
+# statement (profiles/service.read_for_partner); the type makes forgetting that impossible
+# to miss: an Unconfirmed is not a Principal.
+PartnerReaderUnconfirmed = Annotated[
+    Unconfirmed, Security(require_unconfirmed, scopes=[S.PROFILES_READ])
+]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 
-from app.api.deps import Kiosk, PartnerReader
+from app.api.deps import Kiosk, PartnerReader, PartnerReaderUnconfirmed, invalid_token
+from app.auth.tokens import InvalidToken
 from app.db import Session
 from app.profiles import service
 from app.profiles.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -67,7 +68,9 @@ async def create_profile(body: ProfileCreate, principal: Kiosk, session: Session
         404: {"description": "No such profile, or no active grant to your organisation"},
     },
 )
-async def read_profile(profile_id: str, principal: PartnerReader, session: Session) -> Response:
+async def read_profile(
+    profile_id: str, caller: PartnerReaderUnconfirmed, request: Request
+) -> Response:
     """The fields of one profile that its owner has shared with your organisation.
 
     `data` holds exactly the leaves covered by your organisation's active grants (their
@@ -76,7 +79,10 @@ async def read_profile(profile_id: str, principal: PartnerReader, session: Sessi
     cannot be, the read fails with 503. A profile without an active grant to your
     organisation answers 404, exactly like one that does not exist.
     """
-    view = await service.read_for_partner(session, principal, profile_id)
+    try:
+        view = await service.read_for_partner(request.app.state.db, caller, profile_id)
+    except InvalidToken as exc:
+        raise invalid_token() from exc
     return JSONBytes(service.render(view))
 
 

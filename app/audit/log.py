@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
@@ -45,6 +46,45 @@ _INSERT = text(
 ).bindparams(bindparam("events", type_=JSONB))
 
 
+def _unrecorded() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "The read could not be recorded in the access log, so nothing was disclosed. "
+        "Try again shortly.",
+        headers={"Retry-After": "5"},
+    )
+
+
+_INSERT_ONE = (
+    "INSERT INTO access_events (id, profile_id, organisation_id, client_id, action, fields, "
+    "grant_ids, at) VALUES ($1, $2, $3, $4, $5, $6, $7, clock_timestamp())"
+)
+
+
+async def record_read_raw(
+    conn: Any,
+    *,
+    organisation_id: uuid.UUID,
+    client_id: str,
+    record: AccessRecord,
+    action: str = PROFILE_READ,
+) -> None:
+    """The hot path's single event, on a plain asyncpg connection (autocommit: the
+    statement is durable when it returns). Raises ServiceUnavailable if it cannot be."""
+    try:
+        await conn.execute(
+            _INSERT_ONE,
+            uuid.uuid4(),
+            record.profile_id,
+            organisation_id,
+            client_id,
+            action,
+            record.fields,
+            record.grant_ids,
+        )
+    except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+        raise _unrecorded() from exc
+
+
 async def record_reads(
     session: AsyncSession,
     *,
@@ -76,11 +116,7 @@ async def record_reads(
             },
         )
     except DBAPIError as exc:
-        raise ServiceUnavailable(
-            "The read could not be recorded in the access log, so nothing was disclosed. "
-            "Try again shortly.",
-            headers={"Retry-After": "5"},
-        ) from exc
+        raise _unrecorded() from exc
 
 
 _LOG = """

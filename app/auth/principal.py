@@ -54,6 +54,22 @@ class Principal:
         return self.organisation_id
 
 
+@dataclass(frozen=True, slots=True)
+class Unconfirmed:
+    """A principal whose token verified in memory but whose liveness (client active,
+    ``jti`` not revoked) has not been read from the database yet. Whoever receives one
+    must check :data:`LIVENESS_SQL`'s answer in the same statement that serves it."""
+
+    principal: Principal
+
+
+# Columns any statement can select to confirm a client token is live: $1 client_id, $2 jti.
+LIVENESS_SQL = (
+    "(SELECT active FROM clients WHERE client_id = $1) AS client_active, "
+    "EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2) AS token_revoked"
+)
+
+
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
     scopes = frozenset(str(claims["scope"]).split())
     org = claims.get("org")

@@ -1,0 +1,130 @@
+"""The partner read as production runs it: on the asyncpg pool, in autocommit.
+
+The rest of the suite drives the read through the test's rolled-back transaction; these
+tests give the app a real pool, so the single liveness+profile+grants statement and the
+autocommit access-event insert run exactly as they do in a deployment.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from app.db import Database, make_pool
+from app.main import create_app
+from app.settings import Settings
+from tests.api.consent_helpers import grant, make_leaver
+from tests.support import Actors
+
+
+@pytest.fixture
+async def pooled_app(
+    settings: Settings, engine: AsyncEngine, database_url: str
+) -> AsyncIterator[FastAPI]:
+    database = Database(engine, async_sessionmaker(engine, expire_on_commit=False))
+    database.pool = await make_pool(database_url, settings)
+    app = create_app(settings, database=database)
+    async with app.router.lifespan_context(app):
+        yield app
+    await database.pool.close()
+
+
+@pytest.fixture
+async def pooled(pooled_app: FastAPI) -> AsyncIterator[tuple[httpx.AsyncClient, Actors]]:
+    transport = httpx.ASGITransport(app=pooled_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c, Actors(pooled_app)
+
+
+async def test_read_discloses_granted_leaves_and_logs_the_access(
+    pooled: tuple[httpx.AsyncClient, Actors],
+) -> None:
+    client, actors = pooled
+    partner = await actors.client("profiles:read")
+    leaver = await make_leaver(client, actors)
+    g = await grant(client, leaver, partner.organisation_id, ["contact.phone", "identity"])
+
+    r = await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body["data"]) == {"contact", "identity"}
+    assert set(body["data"]["contact"]) == {"phone"}
+    assert body["grant_ids"] == [g["id"]]
+    assert r.headers["cache-control"] == "no-store"
+
+    log = (await client.get("/v1/me/access-log", headers=leaver.headers)).json()["items"]
+    assert len(log) == 1
+    assert log[0]["organisation"]["id"] == str(partner.organisation_id)
+    assert log[0]["fields"] == body["disclosed_fields"]
+    assert log[0]["grant_ids"] == [g["id"]]
+
+
+async def test_no_grant_and_missing_profile_are_the_same_404(
+    pooled: tuple[httpx.AsyncClient, Actors],
+) -> None:
+    client, actors = pooled
+    partner = await actors.client("profiles:read")
+    leaver = await make_leaver(client, actors)
+    a = await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)
+    b = await client.get(f"/v1/profiles/{uuid.uuid4()}", headers=partner.headers)
+    c = await client.get("/v1/profiles/not-a-uuid", headers=partner.headers)
+    assert a.status_code == b.status_code == c.status_code == 404
+    assert a.json() == b.json() == c.json()
+
+
+async def test_revoked_token_is_refused_on_the_next_read(
+    pooled: tuple[httpx.AsyncClient, Actors], engine: AsyncEngine
+) -> None:
+    client, actors = pooled
+    partner = await actors.client("profiles:read")
+    leaver = await make_leaver(client, actors)
+    await grant(client, leaver, partner.organisation_id, ["contact"])
+    assert (await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)).is_success
+
+    claims = actors.tokens.verify(partner.token)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("INSERT INTO revoked_tokens (jti, expires_at) VALUES (:jti, :exp)"),
+            {"jti": claims["jti"], "exp": datetime.now(UTC) + timedelta(minutes=10)},
+        )
+    r = await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)
+    assert r.status_code == 401
+    assert 'error="invalid_token"' in r.headers["www-authenticate"]
+    assert "contact" not in r.text
+
+
+async def test_disabled_client_is_refused_on_the_next_read(
+    pooled: tuple[httpx.AsyncClient, Actors], engine: AsyncEngine
+) -> None:
+    client, actors = pooled
+    partner = await actors.client("profiles:read")
+    leaver = await make_leaver(client, actors)
+    await grant(client, leaver, partner.organisation_id, ["contact"])
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE clients SET active = false WHERE client_id = :c"), {"c": partner.client_id}
+        )
+    r = await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)
+    assert r.status_code == 401
+    assert 'error="invalid_token"' in r.headers["www-authenticate"]
+
+
+async def test_revoked_grant_discloses_nothing_on_the_next_read(
+    pooled: tuple[httpx.AsyncClient, Actors],
+) -> None:
+    client, actors = pooled
+    partner = await actors.client("profiles:read")
+    leaver = await make_leaver(client, actors)
+    g = await grant(client, leaver, partner.organisation_id, ["contact"])
+    assert (await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)).is_success
+    revoked = await client.post(f"/v1/me/consents/{g['id']}/revoke", headers=leaver.headers)
+    assert revoked.status_code == 200
+    r = await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)
+    assert r.status_code == 404
