@@ -26,13 +26,13 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
+from sqlalchemy.dialects.postgresql import INT4MULTIRANGE, JSONB, TSVECTOR, Range
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, CreatedAt, UUIDPrimaryKey, check_in, utcnow
 from app.offers.schemas import CATEGORIES, STATUSES
 
-__all__ = ["Offer", "OfferLocation", "OfferPeriod"]
+__all__ = ["Offer", "OfferLocation"]
 
 SEARCH_VECTOR_SQL = (
     "setweight(to_tsvector('english'::regconfig, coalesce(body->>'title', '')), 'A') || "
@@ -64,6 +64,7 @@ class Offer(UUIDPrimaryKey, CreatedAt, Base):
             postgresql_where=PUBLISHED,
         ),
         Index("ix_offers_area_keys", "area_keys", postgresql_using="gin"),
+        Index("ix_offers_category_area_keys", "category_area_keys", postgresql_using="gin"),
         Index("ix_offers_cohort_keys", "cohort_keys", postgresql_using="gin"),
         Index("ix_offers_search_vector", "search_vector", postgresql_using="gin"),
         Index("ix_offers_organisation_created", "organisation_id", "created_at"),
@@ -77,6 +78,8 @@ class Offer(UUIDPrimaryKey, CreatedAt, Base):
     category: Mapped[str] = mapped_column(String(40))
     body: Mapped[dict[str, Any]] = mapped_column(JSONB)
     area_keys: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    # "category|area" pairs (or "category|*"): category + area in one small GIN lookup.
+    category_area_keys: Mapped[list[str]] = mapped_column(ARRAY(Text))
     cohort_keys: Mapped[list[str]] = mapped_column(ARRAY(Text))
     gender_keys: Mapped[list[str]] = mapped_column(ARRAY(Text))
     min_age: Mapped[int | None] = mapped_column(SmallInteger)
@@ -84,6 +87,9 @@ class Offer(UUIDPrimaryKey, CreatedAt, Base):
     requires_local_connection: Mapped[bool]
     meet_at_gate: Mapped[bool]
     always_open: Mapped[bool]
+    # Opening hours as minutes of the London wall-clock week (0 = Monday 00:00, 10080 = the
+    # next Monday): open_at is one in-row containment test, ``week_hours @> minute``.
+    week_hours: Mapped[list[Range[int]]] = mapped_column(INT4MULTIRANGE)
     valid_from: Mapped[date | None]
     valid_until: Mapped[date | None]
     capacity: Mapped[int | None]
@@ -92,28 +98,6 @@ class Offer(UUIDPrimaryKey, CreatedAt, Base):
     search_vector: Mapped[Any] = mapped_column(
         TSVECTOR, Computed(SEARCH_VECTOR_SQL, persisted=True)
     )
-
-
-class OfferPeriod(Base):
-    """One weekly opening period, in London wall-clock minutes (0 = Monday … 6 = Sunday)."""
-
-    __tablename__ = "offer_periods"
-    __table_args__ = (
-        CheckConstraint("day BETWEEN 0 AND 6", name="day"),
-        CheckConstraint(
-            "opens_minute >= 0 AND closes_minute > opens_minute AND closes_minute <= 1440",
-            name="minutes",
-        ),
-        # open_at: "an offer with a period on day d covering minute m".
-        Index("ix_offer_periods_day_opens", "day", "opens_minute", "closes_minute", "offer_id"),
-    )
-
-    offer_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("offers.id", ondelete="CASCADE"), primary_key=True
-    )
-    day: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    opens_minute: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    closes_minute: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
 
 
 class OfferLocation(Base):

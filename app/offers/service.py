@@ -19,13 +19,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import delete, select, text, update
+from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound, PreconditionFailed, PreconditionRequired, ValidationFailed
 from app.models import Offer as OfferRow
-from app.models import OfferLocation, OfferPeriod, Organisation, Profile
+from app.models import OfferLocation, Organisation, Profile
 from app.offers import matching
-from app.offers.schedule import DAYS, LONDON, london_day_minute, parse_hhmm
+from app.offers.schedule import DAYS, LONDON, MINUTES_PER_DAY, london_day_minute, parse_hhmm
 from app.offers.schemas import Offer, OfferCreate, OfferMatch, OrganisationRef
 
 EARTH_RADIUS_KM = 6371.0088
@@ -138,6 +139,7 @@ def _columns(body: OfferCreate) -> dict[str, Any]:
         "category": body.category,
         "body": body.model_dump(mode="json", exclude={"status"}),
         "area_keys": _keys(rules.areas),
+        "category_area_keys": [f"{body.category}|{a}" for a in _keys(rules.areas)],
         "cohort_keys": _keys(rules.cohorts),
         "gender_keys": _keys(rules.genders),
         "min_age": rules.min_age,
@@ -145,25 +147,41 @@ def _columns(body: OfferCreate) -> dict[str, Any]:
         "requires_local_connection": rules.requires_local_connection,
         "meet_at_gate": body.delivery.meet_at_gate,
         "always_open": body.schedule.always_open,
+        "week_hours": week_hours(body),
         "valid_from": body.valid_from,
         "valid_until": body.valid_until,
         "capacity": body.capacity,
     }
 
 
-def _children(offer_id: uuid.UUID, body: OfferCreate) -> list[OfferPeriod | OfferLocation]:
-    periods = {
-        (DAYS.index(p.day), parse_hhmm(p.opens), parse_hhmm(p.closes)) for p in body.schedule.weekly
-    }
-    children: list[OfferPeriod | OfferLocation] = [
-        OfferPeriod(offer_id=offer_id, day=d, opens_minute=o, closes_minute=c)
-        for d, o, c in sorted(periods)
-    ]
-    children.extend(
+WEEK_MINUTES = 7 * MINUTES_PER_DAY
+
+
+def week_hours(body: OfferCreate) -> list[Range[int]]:
+    """The opening hours as ranges of minutes of the London wall-clock week."""
+    if body.schedule.always_open:
+        return [Range(0, WEEK_MINUTES)]
+    spans = sorted(
+        (
+            DAYS.index(p.day) * MINUTES_PER_DAY + parse_hhmm(p.opens),
+            DAYS.index(p.day) * MINUTES_PER_DAY + parse_hhmm(p.closes),
+        )
+        for p in body.schedule.weekly
+    )
+    merged: list[list[int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [Range(start, end) for start, end in merged]
+
+
+def _locations(offer_id: uuid.UUID, body: OfferCreate) -> list[OfferLocation]:
+    return [
         OfferLocation(offer_id=offer_id, position=i, latitude=loc.latitude, longitude=loc.longitude)
         for i, loc in enumerate(body.locations)
-    )
-    return children
+    ]
 
 
 async def create_offer(session: AsyncSession, org_id: uuid.UUID, body: OfferCreate) -> Offer:
@@ -173,7 +191,7 @@ async def create_offer(session: AsyncSession, org_id: uuid.UUID, body: OfferCrea
     )
     session.add(row)
     await session.flush()
-    session.add_all(_children(row.id, body))
+    session.add_all(_locations(row.id, body))
     await session.flush()
     return await get_offer(session, row.id, org_id)
 
@@ -204,14 +222,13 @@ async def replace_offer(
     expected = parse_if_match(if_match)
     row = await _owned_for_update(session, offer_id, org_id)
     _check_version(expected, row)
-    await session.execute(delete(OfferPeriod).where(OfferPeriod.offer_id == offer_id))
     await session.execute(delete(OfferLocation).where(OfferLocation.offer_id == offer_id))
     await session.execute(
         update(OfferRow)
         .where(OfferRow.id == offer_id)
         .values(**_columns(body), version=row.version + 1, updated_at=datetime.now(UTC))
     )
-    session.add_all(_children(offer_id, body))
+    session.add_all(_locations(offer_id, body))
     await session.flush()
     session.expire(row)
     return await get_offer(session, offer_id, org_id)
@@ -296,10 +313,15 @@ def catalogue_sql(query: CatalogueQuery, today: date) -> tuple[str, dict[str, An
         "(o.valid_until IS NULL OR o.valid_until >= :today)",
     ]
     params: dict[str, Any] = {"today": today, "limit": query.limit + 1}
-    if query.category:
+    if query.category and query.area:
+        # Both at once (the pair implies the category): one lookup in the small
+        # "category|area" GIN index instead of intersecting two large ones.
+        where.append("o.category_area_keys && CAST(:category_area_keys AS text[])")
+        params["category_area_keys"] = [f"{query.category}|{a}" for a in (query.area, ANYONE)]
+    elif query.category:
         where.append("o.category = :category")
         params["category"] = query.category
-    if query.area:
+    elif query.area:
         where.append("o.area_keys && CAST(:area_keys AS text[])")
         params["area_keys"] = [query.area, ANYONE]
     if query.cohort:
@@ -317,12 +339,9 @@ def catalogue_sql(query: CatalogueQuery, today: date) -> tuple[str, dict[str, An
         params["meet_at_gate"] = query.meet_at_gate
     if query.open_at is not None:
         day, minute = london_day_minute(query.open_at)
-        where.append(
-            "(o.always_open OR EXISTS (SELECT 1 FROM offer_periods p WHERE p.offer_id = o.id "
-            "AND p.day = :open_day AND p.opens_minute <= :open_minute "
-            "AND p.closes_minute > :open_minute))"
-        )
-        params.update(open_day=day, open_minute=minute)
+        # One in-row test (always-open offers hold the whole week): no subquery to plan.
+        where.append("o.week_hours @> CAST(:week_minute AS integer)")
+        params["week_minute"] = day * MINUTES_PER_DAY + minute
     if query.q:
         where.append("o.search_vector @@ websearch_to_tsquery('english', :q)")
         params["q"] = query.q

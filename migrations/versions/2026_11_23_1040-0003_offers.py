@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("category", sa.String(40), nullable=False),
         sa.Column("body", postgresql.JSONB(), nullable=False),
         sa.Column("area_keys", postgresql.ARRAY(sa.Text()), nullable=False),
+        sa.Column("category_area_keys", postgresql.ARRAY(sa.Text()), nullable=False),
         sa.Column("cohort_keys", postgresql.ARRAY(sa.Text()), nullable=False),
         sa.Column("gender_keys", postgresql.ARRAY(sa.Text()), nullable=False),
         sa.Column("min_age", sa.SmallInteger(), nullable=True),
@@ -57,6 +58,7 @@ def upgrade() -> None:
         sa.Column("requires_local_connection", sa.Boolean(), nullable=False),
         sa.Column("meet_at_gate", sa.Boolean(), nullable=False),
         sa.Column("always_open", sa.Boolean(), nullable=False),
+        sa.Column("week_hours", postgresql.INT4MULTIRANGE(), nullable=False),
         sa.Column("valid_from", sa.Date(), nullable=True),
         sa.Column("valid_until", sa.Date(), nullable=True),
         sa.Column("capacity", sa.Integer(), nullable=True),
@@ -97,37 +99,13 @@ def upgrade() -> None:
         postgresql_where=sa.text("status = 'published'"),
     )
     op.create_index("ix_offers_area_keys", "offers", ["area_keys"], postgresql_using="gin")
+    op.create_index(
+        "ix_offers_category_area_keys", "offers", ["category_area_keys"], postgresql_using="gin"
+    )
     op.create_index("ix_offers_cohort_keys", "offers", ["cohort_keys"], postgresql_using="gin")
     op.create_index("ix_offers_search_vector", "offers", ["search_vector"], postgresql_using="gin")
     op.create_index("ix_offers_organisation_created", "offers", ["organisation_id", "created_at"])
     op.create_index("ix_offers_updated_at", "offers", ["updated_at"])
-
-    op.create_table(
-        "offer_periods",
-        sa.Column("offer_id", postgresql.UUID(as_uuid=True), nullable=False),
-        sa.Column("day", sa.SmallInteger(), nullable=False),
-        sa.Column("opens_minute", sa.SmallInteger(), nullable=False),
-        sa.Column("closes_minute", sa.SmallInteger(), nullable=False),
-        sa.CheckConstraint("day BETWEEN 0 AND 6", name=op.f("ck_offer_periods_day")),
-        sa.CheckConstraint(
-            "opens_minute >= 0 AND closes_minute > opens_minute AND closes_minute <= 1440",
-            name=op.f("ck_offer_periods_minutes"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["offer_id"],
-            ["offers.id"],
-            name=op.f("fk_offer_periods_offer_id_offers"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint(
-            "offer_id", "day", "opens_minute", "closes_minute", name=op.f("pk_offer_periods")
-        ),
-    )
-    op.create_index(
-        "ix_offer_periods_day_opens",
-        "offer_periods",
-        ["day", "opens_minute", "closes_minute", "offer_id"],
-    )
 
     op.create_table(
         "offer_locations",
@@ -148,5 +126,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("offer_locations")
-    op.drop_table("offer_periods")
     op.drop_table("offers")
