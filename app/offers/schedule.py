@@ -106,9 +106,9 @@ def london_day_minute(instant: datetime) -> tuple[int, int]:
 
 def is_open(schedule: Schedule, instant: datetime) -> bool:
     """Whether the offer is open at ``instant`` (an aware datetime)."""
+    day, minute = london_day_minute(instant)
     if schedule.always_open:
         return True
-    day, minute = london_day_minute(instant)
     return any(p.covers(day, minute) for p in schedule.periods)
 
 
