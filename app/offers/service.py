@@ -184,10 +184,20 @@ def _locations(offer_id: uuid.UUID, body: OfferCreate) -> list[OfferLocation]:
     ]
 
 
-async def create_offer(session: AsyncSession, org_id: uuid.UUID, body: OfferCreate) -> Offer:
+async def create_offer(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    body: OfferCreate,
+    *,
+    offer_id: uuid.UUID | None = None,
+) -> Offer:
     now = datetime.now(UTC)
     row = OfferRow(
-        id=uuid.uuid4(), organisation_id=org_id, created_at=now, updated_at=now, **_columns(body)
+        id=offer_id or uuid.uuid4(),
+        organisation_id=org_id,
+        created_at=now,
+        updated_at=now,
+        **_columns(body),
     )
     session.add(row)
     await session.flush()
