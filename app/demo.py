@@ -362,6 +362,36 @@ PROVIDERS: dict[str, list[tuple[str, str, list[str], Any, dict[str, Any]]]] = {
             SPLIT,
             {"tags": ["debt"]},
         ),
+        (
+            "Volunteering taster days",
+            "education_work",
+            ["witney", "didcot"],
+            [("sat", "09:30", "15:30")],
+            {"tags": ["volunteering"]},
+        ),
+    ],
+    "Forest Road Lodgings": [
+        (
+            "Supported lodgings",
+            "accommodation",
+            ["bracknell", "wokingham"],
+            OFFICE,
+            {"local": True, "capacity": 8, "tags": ["lodgings", "supported housing"]},
+        ),
+        (
+            "Same-day bed finder",
+            "accommodation",
+            ["bracknell", "maidenhead", "slough"],
+            [*OFFICE, ("sat", "09:00", "17:00"), ("sun", "10:00", "16:00")],
+            {"gate": True, "tags": ["bed", "emergency"]},
+        ),
+        (
+            "Tenancy sustainment visits",
+            "accommodation",
+            ["wokingham"],
+            OFFICE,
+            {"modes": ["outreach"], "tags": ["tenancy"]},
+        ),
     ],
 }
 

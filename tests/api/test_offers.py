@@ -295,3 +295,27 @@ async def test_my_offers_needs_a_leaver(client: httpx.AsyncClient, actors: Actor
     headers = await _leaver(actors, {})
     r = await client.get("/v1/me/offers", params={"within_hours": 337}, headers=headers)
     assert r.status_code == 422
+
+
+async def test_open_at_in_sql_agrees_with_the_schedule_module_across_clock_changes(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from app.offers.schedule import Schedule, is_open
+
+    p = await _provider(actors)
+    tag = uuid.uuid4().hex[:10]
+    weekly = [
+        {"day": "sun", "opens": "00:00", "closes": "01:30"},
+        {"day": "sun", "opens": "01:45", "closes": "03:00"},
+        {"day": "sat", "opens": "22:00", "closes": "24:00"},
+    ]
+    offer = await _publish(client, p, tags=[tag], schedule={"weekly": weekly})
+    schedule = Schedule.from_document({"weekly": weekly})
+    for change in (datetime(2026, 3, 29, tzinfo=UTC), datetime(2026, 10, 25, tzinfo=UTC)):
+        for minutes in range(-180, 240, 15):
+            instant = change + timedelta(minutes=minutes)
+            r = await client.get("/v1/offers", params={"q": tag, "open_at": instant.isoformat()})
+            listed = [o["id"] for o in r.json()["items"]] == [offer["id"]]
+            assert listed == is_open(schedule, instant), instant
