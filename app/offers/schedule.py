@@ -25,7 +25,7 @@ minute of the instant against the periods), so the two never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -190,10 +190,3 @@ def next_opening(schedule: Schedule, instant: datetime) -> datetime | None:
         ).astimezone(UTC):
             return best
     return best
-
-
-def periods_by_day(periods: Sequence[Period]) -> dict[int, list[Period]]:
-    out: dict[int, list[Period]] = {}
-    for p in sorted(periods, key=lambda p: (p.day, p.opens, p.closes)):
-        out.setdefault(p.day, []).append(p)
-    return out

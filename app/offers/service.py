@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound, PreconditionFailed, PreconditionRequired, ValidationFailed
 from app.models import Offer as OfferRow
-from app.models import OfferLocation, Organisation, Profile
+from app.models import OfferLocation, Profile
 from app.offers import matching
 from app.offers.schedule import DAYS, LONDON, MINUTES_PER_DAY, london_day_minute, parse_hhmm
 from app.offers.schemas import Offer, OfferCreate, OfferMatch, OrganisationRef
@@ -542,9 +542,3 @@ async def published_page(
 
 async def published_offer(session: AsyncSession, offer_id: uuid.UUID) -> Offer:
     return await get_offer(session, offer_id, None)
-
-
-async def organisation_exists(session: AsyncSession, org_id: uuid.UUID) -> bool:
-    return (
-        await session.execute(select(Organisation.id).where(Organisation.id == org_id))
-    ).scalar_one_or_none() is not None
