@@ -91,6 +91,14 @@ async def authenticate(
     return principal
 
 
+async def optional_principal(request: Request, session: Session) -> Principal | None:
+    """The caller when a token is sent (it must then be valid: 401 otherwise), else None.
+    For public resources that show more to their owner (draft offers)."""
+    if "authorization" not in request.headers and "access_token" not in request.query_params:
+        return None
+    return await authenticate(session, await verify_bearer(request, None, None))
+
+
 def _check_scopes(security_scopes: SecurityScopes, principal: Principal) -> None:
     missing = [s for s in security_scopes.scopes if s not in principal.scopes]
     if missing:

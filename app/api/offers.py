@@ -1,5 +1,239 @@
-"""offers endpoints."""
+"""Offers: publishing (scope ``offers:write``), the public catalogue, and matching for a leaver."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+
+from app.api.deps import Leaver, OfferWriter, optional_principal
+from app.auth.principal import Principal
+from app.db import Session
+from app.errors import ValidationFailed
+from app.offers import service
+from app.offers.schemas import (
+    Category,
+    Cohort,
+    Gender,
+    Offer,
+    OfferCreate,
+    OfferMatchPage,
+    OfferPage,
+)
+
+router = APIRouter(tags=["offers"])
+
+PUBLIC_CACHE = "public, max-age=60"
+
+_problem: dict[str, Any] = {"content": {"application/problem+json": {}}}
+R401: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or invalid token", **_problem}
+}
+R403: dict[int | str, dict[str, Any]] = {
+    403: {"description": "The token lacks the scope", **_problem}
+}
+R404: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such offer, or not yours to see", **_problem}
+}
+R412: dict[int | str, dict[str, Any]] = {
+    412: {"description": "If-Match names an old version", **_problem}
+}
+R422: dict[int | str, dict[str, Any]] = {422: {"description": "Invalid request", **_problem}}
+R428: dict[int | str, dict[str, Any]] = {428: {"description": "If-Match is required", **_problem}}
+
+
+def _etag(response: Response, offer: Offer) -> Offer:
+    response.headers["ETag"] = f'"{offer.version}"'
+    return offer
+
+
+@router.post(
+    "/v1/offers",
+    status_code=201,
+    response_model=Offer,
+    summary="Publish an offer",
+    responses={**R401, **R403, **R422},
+)
+async def create_offer(
+    body: OfferCreate, principal: OfferWriter, session: Session, response: Response
+) -> Offer:
+    """Create an offer owned by the caller's organisation. `status` defaults to `draft`
+    (only your organisation sees it); set `published` to list it in the public catalogue.
+
+    Validation: `category`, `eligibility.cohorts`, `eligibility.genders`, `delivery.modes`
+    and `schedule.weekly[].day` come from fixed vocabularies; `eligibility.areas` are ONS
+    local authority codes; `required_fields` are paths (or sections) of the field catalogue;
+    opening hours are `HH:MM` in Europe/London with `closes` later than `opens` (`24:00`
+    allowed as a closing time; several periods a day allowed; a night service is two
+    periods); latitude −90..90 and longitude −180..180; unknown keys are refused.
+    Answers the offer with its `ETag`."""
+    offer = await service.create_offer(session, principal.org_id, body)
+    response.headers["Location"] = f"/v1/offers/{offer.id}"
+    return _etag(response, offer)
+
+
+@router.get(
+    "/v1/offers",
+    response_model=OfferPage,
+    summary="Search the public catalogue",
+    responses={**R422},
+)
+async def search_offers(
+    session: Session,
+    response: Response,
+    category: Category | None = None,
+    area: Annotated[
+        str | None,
+        Query(pattern=r"^[ENSW][0-9]{8}$", description="ONS code: offers for it or for anywhere"),
+    ] = None,
+    cohort: Annotated[Cohort | None, Query(description="Offers for it or for anyone")] = None,
+    gender: Annotated[Gender | None, Query(description="Offers for it or for anyone")] = None,
+    age: Annotated[int | None, Query(ge=0, le=120)] = None,
+    meet_at_gate: bool | None = None,
+    open_at: Annotated[
+        datetime | None,
+        Query(description="Open at this instant (Europe/London hours), or always open"),
+    ] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    near: Annotated[
+        str | None, Query(description="`lat,lon`: only offers with a place within radius_km")
+    ] = None,
+    radius_km: Annotated[float | None, Query(gt=0, le=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """Published offers valid today (Europe/London date), newest first; with `near`, sorted
+    by great-circle distance (then id) instead. No token needed.
+
+    * `area`, `cohort`, `gender`: offers for that value **or** open to anyone (empty list).
+    * `age`: offers whose age limits include it.
+    * `open_at` (date-time with offset): open at that instant by the London clock, through
+      the GMT/BST changes, or always open.
+    * `q`: full text over title, summary, description and tags (web-search syntax:
+      `"exact phrase"`, `-not`, `or`).
+    * `near=lat,lon` with `radius_km` (default 25, at most 500).
+    """
+    if open_at is not None and open_at.tzinfo is None:
+        raise ValidationFailed("open_at needs a UTC offset", loc=["query", "open_at"])
+    point = _parse_near(near)
+    if radius_km is not None and point is None:
+        raise ValidationFailed("radius_km needs near", loc=["query", "radius_km"])
+    query = service.CatalogueQuery(
+        category=category,
+        area=area,
+        cohort=cohort,
+        gender=gender,
+        age=age,
+        meet_at_gate=meet_at_gate,
+        open_at=open_at,
+        q=q.strip() or None if q else None,
+        near=point,
+        radius_km=radius_km if radius_km is not None else 25.0,
+        limit=limit,
+        cursor=cursor,
+    )
+    items, next_cursor = await service.search_offers(session, query)
+    response.headers["Cache-Control"] = PUBLIC_CACHE
+    return {"items": items, "next_cursor": next_cursor}
+
+
+def _parse_near(near: str | None) -> tuple[float, float] | None:
+    if near is None:
+        return None
+    try:
+        lat_text, lon_text = near.split(",")
+        lat, lon = float(lat_text), float(lon_text)
+    except ValueError as exc:
+        raise ValidationFailed("near must be lat,lon", loc=["query", "near"]) from exc
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise ValidationFailed("near is out of range", loc=["query", "near"])
+    return lat, lon
+
+
+@router.get(
+    "/v1/offers/{offer_id}",
+    response_model=Offer,
+    summary="Read an offer",
+    responses={**R401, **R404},
+)
+async def read_offer(
+    offer_id: uuid.UUID,
+    session: Session,
+    response: Response,
+    principal: Annotated[Principal | None, Depends(optional_principal)],
+) -> Offer:
+    """Public when published (no token needed). A draft, paused or withdrawn offer is visible
+    only to a token of its own organisation; to anyone else it is 404. A token, when sent,
+    must be valid."""
+    viewer = principal.organisation_id if principal is not None else None
+    offer = await service.get_offer(session, offer_id, viewer)
+    if principal is None and offer.status == "published":
+        response.headers["Cache-Control"] = PUBLIC_CACHE
+    return _etag(response, offer)
+
+
+@router.put(
+    "/v1/offers/{offer_id}",
+    response_model=Offer,
+    summary="Replace an offer",
+    responses={**R401, **R403, **R404, **R412, **R422, **R428},
+)
+async def replace_offer(
+    offer_id: uuid.UUID,
+    body: OfferCreate,
+    principal: OfferWriter,
+    session: Session,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Offer:
+    """Replace the whole offer (same body as POST). Owner only (404 to others).
+    `If-Match: "<version>"` is required (428 without, 412 when stale); the version goes up
+    by one and the new `ETag` is returned."""
+    offer = await service.replace_offer(session, principal.org_id, offer_id, body, if_match)
+    return _etag(response, offer)
+
+
+@router.delete(
+    "/v1/offers/{offer_id}",
+    status_code=204,
+    summary="Withdraw an offer",
+    responses={**R401, **R403, **R404, **R412},
+)
+async def withdraw_offer(
+    offer_id: uuid.UUID,
+    principal: OfferWriter,
+    session: Session,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Withdraw the offer (owner only; 404 to others): it leaves the catalogue and stays
+    readable by your organisation with `status: withdrawn`. Idempotent. `If-Match` is
+    optional here; when sent and stale, 412."""
+    await service.withdraw_offer(session, principal.org_id, offer_id, if_match)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/v1/me/offers",
+    response_model=OfferMatchPage,
+    summary="Offers for me, open when I walk out",
+    responses={**R401, **R403, **R422},
+)
+async def my_offers(
+    principal: Leaver,
+    session: Session,
+    within_hours: Annotated[int, Query(ge=1, le=336)] = 72,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """The published offers you are eligible for (gender, age from your date of birth,
+    cohorts, release area and local connection), best first: by your need in the offer's
+    pathway, then by how soon after your release (`release.expected_at`, or now when it is
+    unknown) each is open. `next_open_at` is the first opening at or after the release, in
+    UTC (the release itself for an always-open offer); an opening within `within_hours`
+    (1–336, default 72) counts as soon. `reasons` says why, in plain words."""
+    items, next_cursor = await service.offers_for_leaver(
+        session, principal.profile_id, within_hours=within_hours, limit=limit, cursor=cursor
+    )
+    return {"items": items, "next_cursor": next_cursor}

@@ -1,0 +1,258 @@
+"""Offer documents (API.md §4): vocabularies, the request body, the response.
+
+Every request model refuses unknown keys, and treats ``null`` as "absent" (the default
+applies). Validation messages never repeat what was sent.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from app.consent import catalogue
+from app.offers.schedule import parse_hhmm
+
+Category = Literal[
+    "accommodation",
+    "attitudes_behaviour",
+    "children_families",
+    "drugs_alcohol",
+    "education_work",
+    "finance_id",
+    "health",
+    "wellbeing",
+    "practical",
+]
+Cohort = Literal["women", "young_adult", "short_sentence", "veteran", "care_experienced"]
+Gender = Literal["woman", "man", "non_binary", "other", "prefer_not_to_say"]
+DeliveryMode = Literal["in_person", "phone", "online", "outreach"]
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+OfferStatus = Literal["draft", "published", "paused", "withdrawn"]
+
+CATEGORIES: tuple[str, ...] = get_args(Category)
+COHORTS: tuple[str, ...] = get_args(Cohort)
+GENDERS: tuple[str, ...] = get_args(Gender)
+DELIVERY_MODES: tuple[str, ...] = get_args(DeliveryMode)
+STATUSES: tuple[str, ...] = get_args(OfferStatus)
+
+# Required fields are paths of the consent field catalogue (leaves or whole sections).
+CATALOGUE_PATHS: frozenset[str] = catalogue.PATHS
+
+ONS_CODE = re.compile(r"^[ENSW][0-9]{8}$")
+HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+URL = re.compile(r"^https?://[^\s]+$")
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    if len(set(values)) != len(values):
+        raise ValueError("values must not repeat")
+    return values
+
+
+def _area(code: str) -> str:
+    if not ONS_CODE.match(code):
+        raise ValueError("must be an ONS local authority code such as E06000038")
+    return code
+
+
+def _field_path(path: str) -> str:
+    if path not in CATALOGUE_PATHS:
+        raise ValueError("must be a path of the field catalogue (GET /v1/consent/fields)")
+    return path
+
+
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+AreaCode = Annotated[str, AfterValidator(_area)]
+FieldPath = Annotated[str, AfterValidator(_field_path)]
+
+
+class _Request(BaseModel):
+    """Unknown keys are refused; ``null`` means absent (the field's default applies)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None}
+        return data
+
+
+class Eligibility(_Request):
+    genders: Annotated[list[Gender], AfterValidator(_unique)] = Field(
+        default_factory=list, max_length=5, description="Empty: anyone."
+    )
+    min_age: int | None = Field(default=None, ge=0, le=120)
+    max_age: int | None = Field(default=None, ge=0, le=120)
+    cohorts: Annotated[list[Cohort], AfterValidator(_unique)] = Field(
+        default_factory=list,
+        max_length=5,
+        description="For these cohorts (someone in at least one of them). Empty: anyone.",
+    )
+    areas: Annotated[list[AreaCode], AfterValidator(_unique)] = Field(
+        default_factory=list,
+        max_length=400,
+        description="ONS local authority codes the offer serves. Empty: everywhere.",
+    )
+    requires_local_connection: bool = Field(
+        default=False,
+        description="Only people released to one of `areas` are eligible (needs `areas`).",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Eligibility:
+        if self.min_age is not None and self.max_age is not None and self.max_age < self.min_age:
+            raise ValueError("max_age must not be below min_age")
+        if self.requires_local_connection and not self.areas:
+            raise ValueError("requires_local_connection needs at least one area")
+        return self
+
+
+class Delivery(_Request):
+    modes: Annotated[list[DeliveryMode], AfterValidator(_unique)] = Field(
+        default_factory=list, max_length=4
+    )
+    meet_at_gate: bool = Field(default=False, description="Meets the person at the prison gate.")
+
+
+class Location(_Request):
+    name: str = Field(min_length=1, max_length=200)
+    address: str | None = Field(default=None, max_length=500)
+    postcode: str | None = Field(default=None, max_length=10)
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+
+
+class OpeningPeriod(_Request):
+    day: Day
+    opens: str = Field(description="Wall-clock `HH:MM`, Europe/London.")
+    closes: str = Field(description="Wall-clock `HH:MM` (or `24:00`), later than `opens`.")
+
+    @field_validator("opens", "closes")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        if not HHMM.match(value):
+            raise ValueError("must be a time HH:MM (00:00 to 24:00)")
+        return value
+
+    @model_validator(mode="after")
+    def _closes_after_opens(self) -> OpeningPeriod:
+        if parse_hhmm(self.closes) <= parse_hhmm(self.opens):
+            raise ValueError(
+                "closes must be later than opens; split a night service into two periods"
+            )
+        return self
+
+
+class OpeningHours(_Request):
+    always_open: bool = False
+    weekly: list[OpeningPeriod] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Several periods a day are allowed. Times follow the clocks (GMT/BST).",
+    )
+
+
+class Contact(_Request):
+    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=254, pattern=EMAIL.pattern)
+    url: str | None = Field(default=None, max_length=2000, pattern=URL.pattern)
+
+
+class OfferCreate(_Request):
+    """An offer as a provider publishes it (POST) or replaces it (PUT)."""
+
+    title: str = Field(min_length=3, max_length=200)
+    summary: str = Field(default="", max_length=500)
+    description: str = Field(default="", max_length=10_000)
+    category: Category
+    tags: Annotated[list[Tag], AfterValidator(_unique)] = Field(default_factory=list, max_length=30)
+    eligibility: Eligibility = Field(default_factory=Eligibility)
+    delivery: Delivery = Field(default_factory=Delivery)
+    locations: list[Location] = Field(default_factory=list, max_length=50)
+    schedule: OpeningHours = Field(default_factory=OpeningHours)
+    contact: Contact = Field(default_factory=Contact)
+    required_fields: Annotated[list[FieldPath], AfterValidator(_unique)] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Profile paths (or sections) a referral shares by default.",
+    )
+    capacity: int | None = Field(default=None, ge=0, le=1_000_000)
+    status: OfferStatus = Field(
+        default="draft", description="Defaults to `draft`: nothing is public until published."
+    )
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+    @model_validator(mode="after")
+    def _valid_range(self) -> OfferCreate:
+        if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
+            raise ValueError("valid_until must not be before valid_from")
+        return self
+
+
+OfferUpdate = OfferCreate  # PUT replaces the whole document: the same shape as POST.
+
+
+class OrganisationRef(BaseModel):
+    id: uuid.UUID
+    name: str
+
+
+class Offer(BaseModel):
+    """An offer as the API answers it."""
+
+    id: uuid.UUID
+    organisation: OrganisationRef
+    title: str
+    summary: str
+    description: str
+    category: Category
+    tags: list[str]
+    eligibility: Eligibility
+    delivery: Delivery
+    locations: list[Location]
+    schedule: OpeningHours
+    contact: Contact
+    required_fields: list[str]
+    capacity: int | None
+    full: bool = Field(description="Whether `capacity`, when set, is taken up by active referrals.")
+    status: OfferStatus
+    valid_from: date | None
+    valid_until: date | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class OfferPage(BaseModel):
+    items: list[Offer]
+    next_cursor: str | None
+
+
+class OfferMatch(BaseModel):
+    offer: Offer
+    score: float = Field(description="Higher ranks first.")
+    reasons: list[str] = Field(description="Why it is listed, in plain words.")
+    next_open_at: datetime | None = Field(
+        description="First opening at or after the release (UTC); null when no set hours."
+    )
+
+
+class OfferMatchPage(BaseModel):
+    items: list[OfferMatch]
+    next_cursor: str | None = None

@@ -1,0 +1,544 @@
+"""Publishing, reading, searching and matching offers.
+
+One writer keeps an offer's denormalised columns, periods and locations in step with its
+``body``. Who may see an offer is decided in one place, :func:`_visible`: published
+offers are public; any other status only to the owner organisation; everything else is
+404, exactly as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.dialects.postgresql import Range
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import NotFound, PreconditionFailed, PreconditionRequired, ValidationFailed
+from app.models import Offer as OfferRow
+from app.models import OfferLocation, Profile
+from app.offers import matching
+from app.offers.schedule import DAYS, LONDON, MINUTES_PER_DAY, london_day_minute, parse_hhmm
+from app.offers.schemas import Offer, OfferCreate, OfferMatch, OrganisationRef
+
+EARTH_RADIUS_KM = 6371.0088
+ANYONE = "*"
+# Matching reads at most this many candidate offers (newest first) per request.
+MATCH_CANDIDATE_CAP = 5000
+
+
+# --- capacity: the seam for referrals -------------------------------------------------
+
+
+def is_full(capacity: int | None, active_referrals: int) -> bool:
+    """Whether ``capacity`` (when set) is taken up by referrals in accepted/in_progress."""
+    return capacity is not None and active_referrals >= capacity
+
+
+async def active_referral_counts(
+    session: AsyncSession, offer_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """Referrals in ``accepted`` or ``in_progress`` per offer.
+
+    TODO(referrals): count them once the referrals table exists; until then none are.
+    """
+    return {}
+
+
+# --- reading rows into the API shape --------------------------------------------------
+
+_COLUMNS = (
+    "o.id, o.organisation_id, org.name AS organisation_name, o.status, o.body, o.version, "
+    "o.capacity, o.created_at, o.updated_at"
+)
+
+
+def _to_offer(row: Any, active: int = 0) -> Offer:
+    body = dict(row.body)
+    body.pop("status", None)
+    return Offer.model_validate(
+        {
+            **body,
+            "id": row.id,
+            "organisation": OrganisationRef(id=row.organisation_id, name=row.organisation_name),
+            "status": row.status,
+            "capacity": row.capacity,
+            "full": is_full(row.capacity, active),
+            "version": row.version,
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
+        }
+    )
+
+
+async def _offers_from_rows(session: AsyncSession, rows: Sequence[Any]) -> list[Offer]:
+    counts = await active_referral_counts(session, [r.id for r in rows])
+    return [_to_offer(r, counts.get(r.id, 0)) for r in rows]
+
+
+# --- the choke point: who may see which offer -----------------------------------------
+
+
+async def _visible(session: AsyncSession, offer_id: uuid.UUID, viewer_org: uuid.UUID | None) -> Any:
+    """The offer row if the viewer may see it: published, or owned by the viewer's org."""
+    row = (
+        await session.execute(
+            text(
+                f"SELECT {_COLUMNS} FROM offers o "  # noqa: S608 (constant column list)
+                "JOIN organisations org ON org.id = o.organisation_id "
+                "WHERE o.id = :id AND (o.status = 'published' OR o.organisation_id = :org)"
+            ),
+            {"id": offer_id, "org": viewer_org},
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound("No such offer")
+    return row
+
+
+async def _owned_for_update(
+    session: AsyncSession, offer_id: uuid.UUID, org_id: uuid.UUID
+) -> OfferRow:
+    row = (
+        await session.execute(
+            select(OfferRow)
+            .where(OfferRow.id == offer_id, OfferRow.organisation_id == org_id)
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound("No such offer")
+    return row
+
+
+async def get_offer(
+    session: AsyncSession, offer_id: uuid.UUID, viewer_org: uuid.UUID | None
+) -> Offer:
+    return (await _offers_from_rows(session, [await _visible(session, offer_id, viewer_org)]))[0]
+
+
+# --- writing --------------------------------------------------------------------------
+
+
+def _keys(values: Sequence[str]) -> list[str]:
+    return list(values) or [ANYONE]
+
+
+def _columns(body: OfferCreate) -> dict[str, Any]:
+    rules = body.eligibility
+    return {
+        "status": body.status,
+        "category": body.category,
+        "body": body.model_dump(mode="json", exclude={"status"}),
+        "area_keys": _keys(rules.areas),
+        "category_area_keys": [f"{body.category}|{a}" for a in _keys(rules.areas)],
+        "cohort_keys": _keys(rules.cohorts),
+        "gender_keys": _keys(rules.genders),
+        "min_age": rules.min_age,
+        "max_age": rules.max_age,
+        "requires_local_connection": rules.requires_local_connection,
+        "meet_at_gate": body.delivery.meet_at_gate,
+        "always_open": body.schedule.always_open,
+        "week_hours": week_hours(body),
+        "valid_from": body.valid_from,
+        "valid_until": body.valid_until,
+        "capacity": body.capacity,
+    }
+
+
+WEEK_MINUTES = 7 * MINUTES_PER_DAY
+
+
+def week_hours(body: OfferCreate) -> list[Range[int]]:
+    """The opening hours as ranges of minutes of the London wall-clock week."""
+    if body.schedule.always_open:
+        return [Range(0, WEEK_MINUTES)]
+    spans = sorted(
+        (
+            DAYS.index(p.day) * MINUTES_PER_DAY + parse_hhmm(p.opens),
+            DAYS.index(p.day) * MINUTES_PER_DAY + parse_hhmm(p.closes),
+        )
+        for p in body.schedule.weekly
+    )
+    merged: list[list[int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [Range(start, end) for start, end in merged]
+
+
+def _locations(offer_id: uuid.UUID, body: OfferCreate) -> list[OfferLocation]:
+    return [
+        OfferLocation(offer_id=offer_id, position=i, latitude=loc.latitude, longitude=loc.longitude)
+        for i, loc in enumerate(body.locations)
+    ]
+
+
+async def create_offer(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    body: OfferCreate,
+    *,
+    offer_id: uuid.UUID | None = None,
+) -> Offer:
+    now = datetime.now(UTC)
+    row = OfferRow(
+        id=offer_id or uuid.uuid4(),
+        organisation_id=org_id,
+        created_at=now,
+        updated_at=now,
+        **_columns(body),
+    )
+    session.add(row)
+    await session.flush()
+    session.add_all(_locations(row.id, body))
+    await session.flush()
+    return await get_offer(session, row.id, org_id)
+
+
+def parse_if_match(header: str | None) -> str:
+    """The version an ``If-Match`` names (``"3"``, ``W/"3"``) or ``*``; 428 when absent."""
+    if header is None or not header.strip():
+        raise PreconditionRequired("Send If-Match with the offer's ETag")
+    tag = header.strip()
+    if tag == "*":
+        return tag
+    tag = tag.removeprefix("W/").strip().strip('"')
+    return tag
+
+
+def _check_version(expected: str, row: OfferRow) -> None:
+    if expected != "*" and expected != str(row.version):
+        raise PreconditionFailed("The offer has changed; fetch it again")
+
+
+async def replace_offer(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    offer_id: uuid.UUID,
+    body: OfferCreate,
+    if_match: str | None,
+) -> Offer:
+    expected = parse_if_match(if_match)
+    row = await _owned_for_update(session, offer_id, org_id)
+    _check_version(expected, row)
+    await session.execute(delete(OfferLocation).where(OfferLocation.offer_id == offer_id))
+    await session.execute(
+        update(OfferRow)
+        .where(OfferRow.id == offer_id)
+        .values(**_columns(body), version=row.version + 1, updated_at=datetime.now(UTC))
+    )
+    session.add_all(_locations(offer_id, body))
+    await session.flush()
+    session.expire(row)
+    return await get_offer(session, offer_id, org_id)
+
+
+async def withdraw_offer(
+    session: AsyncSession, org_id: uuid.UUID, offer_id: uuid.UUID, if_match: str | None
+) -> None:
+    """Withdraw (idempotent). ``If-Match`` is optional here; a stale one is still 412."""
+    row = await _owned_for_update(session, offer_id, org_id)
+    if if_match is not None and if_match.strip():
+        _check_version(parse_if_match(if_match), row)
+    if row.status == "withdrawn":
+        return
+    await session.execute(
+        update(OfferRow)
+        .where(OfferRow.id == offer_id)
+        .values(status="withdrawn", version=row.version + 1, updated_at=datetime.now(UTC))
+    )
+    await session.flush()
+
+
+# --- the public catalogue -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CatalogueQuery:
+    category: str | None = None
+    area: str | None = None
+    cohort: str | None = None
+    gender: str | None = None
+    age: int | None = None
+    meet_at_gate: bool | None = None
+    open_at: datetime | None = None
+    q: str | None = None
+    near: tuple[float, float] | None = None
+    radius_km: float = 25.0
+    limit: int = 20
+    cursor: str | None = None
+
+
+def _encode_cursor(payload: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, kind: str) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(payload, list) or len(payload) != 3 or payload[0] != kind:
+            raise ValueError
+        return payload
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValidationFailed(
+            "The cursor is not valid for this query", loc=["query", "cursor"]
+        ) from exc
+
+
+def london_today(now: datetime | None = None) -> date:
+    return (now or datetime.now(UTC)).astimezone(LONDON).date()
+
+
+def _bbox(lat: float, lon: float, radius_km: float) -> tuple[float, float, float, float]:
+    dlat = math.degrees(radius_km / EARTH_RADIUS_KM)
+    cos_lat = max(math.cos(math.radians(lat)), 1e-6)
+    dlon = min(180.0, math.degrees(radius_km / (EARTH_RADIUS_KM * cos_lat)))
+    return lat - dlat, lat + dlat, lon - dlon, lon + dlon
+
+
+_HAVERSINE = (
+    "2 * :earth_km * asin(sqrt(power(sin(radians(l.latitude - :near_lat) / 2), 2) + "
+    "cos(radians(:near_lat)) * cos(radians(l.latitude)) * "
+    "power(sin(radians(l.longitude - :near_lon) / 2), 2)))"
+)
+
+
+def catalogue_sql(query: CatalogueQuery, today: date) -> tuple[str, dict[str, Any]]:
+    """The catalogue statement and its parameters (the benchmark EXPLAINs exactly this)."""
+    where = [
+        "o.status = 'published'",
+        "(o.valid_from IS NULL OR o.valid_from <= :today)",
+        "(o.valid_until IS NULL OR o.valid_until >= :today)",
+    ]
+    params: dict[str, Any] = {"today": today, "limit": query.limit + 1}
+    if query.category and query.area:
+        # Both at once (the pair implies the category): one lookup in the small
+        # "category|area" GIN index instead of intersecting two large ones.
+        where.append("o.category_area_keys && CAST(:category_area_keys AS text[])")
+        params["category_area_keys"] = [f"{query.category}|{a}" for a in (query.area, ANYONE)]
+    elif query.category:
+        where.append("o.category = :category")
+        params["category"] = query.category
+    elif query.area:
+        where.append("o.area_keys && CAST(:area_keys AS text[])")
+        params["area_keys"] = [query.area, ANYONE]
+    if query.cohort:
+        where.append("o.cohort_keys && CAST(:cohort_keys AS text[])")
+        params["cohort_keys"] = [query.cohort, ANYONE]
+    if query.gender:
+        where.append("o.gender_keys && CAST(:gender_keys AS text[])")
+        params["gender_keys"] = [query.gender, ANYONE]
+    if query.age is not None:
+        where.append("(o.min_age IS NULL OR o.min_age <= :age)")
+        where.append("(o.max_age IS NULL OR o.max_age >= :age)")
+        params["age"] = query.age
+    if query.meet_at_gate is not None:
+        where.append("o.meet_at_gate = :meet_at_gate")
+        params["meet_at_gate"] = query.meet_at_gate
+    if query.open_at is not None:
+        day, minute = london_day_minute(query.open_at)
+        # One in-row test (always-open offers hold the whole week): no subquery to plan.
+        where.append("o.week_hours @> CAST(:week_minute AS integer)")
+        params["week_minute"] = day * MINUTES_PER_DAY + minute
+    if query.q:
+        where.append("o.search_vector @@ websearch_to_tsquery('english', :q)")
+        params["q"] = query.q
+    select_list = _COLUMNS
+    joins = "JOIN organisations org ON org.id = o.organisation_id"
+    if query.near is not None:
+        lat, lon = query.near
+        lat_min, lat_max, lon_min, lon_max = _bbox(lat, lon, query.radius_km)
+        params.update(
+            near_lat=lat,
+            near_lon=lon,
+            earth_km=EARTH_RADIUS_KM,
+            radius_km=query.radius_km,
+            lat_min=lat_min,
+            lat_max=lat_max,
+            lon_min=lon_min,
+            lon_max=lon_max,
+        )
+        box = (
+            "l.latitude BETWEEN :lat_min AND :lat_max AND l.longitude BETWEEN :lon_min AND :lon_max"
+        )
+        # The bounding box (on the lat/lon index) first, the exact great-circle distance after.
+        where.append(f"o.id IN (SELECT l.offer_id FROM offer_locations l WHERE {box})")  # noqa: S608
+        joins += (
+            f" CROSS JOIN LATERAL (SELECT min({_HAVERSINE}) AS distance_km "  # noqa: S608
+            f"FROM offer_locations l WHERE l.offer_id = o.id AND {box}) d"
+        )
+        select_list += ", d.distance_km"
+        where.append("d.distance_km <= :radius_km")
+        order = "d.distance_km, o.id"
+        if query.cursor:
+            _, distance, last_id = _decode_cursor(query.cursor, "d")
+            where.append("(d.distance_km, o.id) > (:cursor_distance, :cursor_id)")
+            params.update(cursor_distance=float(distance), cursor_id=_uuid(last_id))
+    else:
+        order = "o.created_at DESC, o.id DESC"
+        if query.cursor:
+            _, created, last_id = _decode_cursor(query.cursor, "t")
+            where.append("(o.created_at, o.id) < (:cursor_created, :cursor_id)")
+            params.update(cursor_created=_instant(created), cursor_id=_uuid(last_id))
+    sql = (
+        f"SELECT {select_list} FROM offers o {joins} "  # noqa: S608 (fixed fragments only)
+        f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT :limit"
+    )
+    return sql, params
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise ValidationFailed("The cursor is not valid", loc=["query", "cursor"]) from exc
+
+
+def _instant(value: Any) -> datetime:
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError as exc:
+        raise ValidationFailed("The cursor is not valid", loc=["query", "cursor"]) from exc
+
+
+async def search_offers(
+    session: AsyncSession, query: CatalogueQuery, now: datetime | None = None
+) -> tuple[list[Offer], str | None]:
+    sql, params = catalogue_sql(query, london_today(now))
+    rows = list((await session.execute(text(sql), params)).all())
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        if query.near is not None:
+            next_cursor = _encode_cursor(["d", last.distance_km, str(last.id)])
+        else:
+            next_cursor = _encode_cursor(["t", last.created_at.isoformat(), str(last.id)])
+    return await _offers_from_rows(session, rows), next_cursor
+
+
+# --- matching for a leaver ------------------------------------------------------------
+
+
+async def offers_for_leaver(
+    session: AsyncSession,
+    profile_id: uuid.UUID,
+    *,
+    within_hours: int,
+    limit: int,
+    cursor: str | None,
+    now: datetime | None = None,
+) -> tuple[list[OfferMatch], str | None]:
+    """The leaver's eligible offers, ranked (see ``app.offers.matching``).
+
+    The ranking is computed over every published offer valid today (up to
+    ``MATCH_CANDIDATE_CAP``, newest first), then paged by position with an opaque cursor.
+    """
+    now = now or datetime.now(UTC)
+    profile = (
+        await session.execute(select(Profile.data).where(Profile.id == profile_id))
+    ).scalar_one_or_none()
+    if profile is None:
+        raise NotFound("No such profile")
+    offset = 0
+    if cursor:
+        _, offset, _ = _decode_cursor(cursor, "m")
+        if not isinstance(offset, int) or offset < 0:
+            raise ValidationFailed("The cursor is not valid", loc=["query", "cursor"])
+    rows = (
+        await session.execute(
+            text(
+                f"SELECT {_COLUMNS} FROM offers o "  # noqa: S608 (constant column list)
+                "JOIN organisations org ON org.id = o.organisation_id "
+                "WHERE o.status = 'published' "
+                "AND (o.valid_from IS NULL OR o.valid_from <= :today) "
+                "AND (o.valid_until IS NULL OR o.valid_until >= :today) "
+                "ORDER BY o.created_at DESC, o.id DESC LIMIT :cap"
+            ),
+            {"today": london_today(now), "cap": MATCH_CANDIDATE_CAP},
+        )
+    ).all()
+    offers = await _offers_from_rows(session, rows)
+    documents = [o.model_dump(mode="json") for o in offers]
+    by_id = {str(o.id): o for o in offers}
+    ranked = matching.match_offers(profile, documents, now, within_hours)
+    page = ranked[offset : offset + limit]
+    next_cursor = (
+        _encode_cursor(["m", offset + limit, None]) if offset + limit < len(ranked) else None
+    )
+    items = [
+        OfferMatch(
+            offer=by_id[str(m.offer["id"])],
+            score=m.score,
+            reasons=m.reasons,
+            next_open_at=m.next_open_at,
+        )
+        for m in page
+    ]
+    return items, next_cursor
+
+
+# --- Open Referral --------------------------------------------------------------------
+
+
+async def published_page(
+    session: AsyncSession,
+    *,
+    search: str | None,
+    organization_id: uuid.UUID | None,
+    modified_after: datetime | None,
+    page: int,
+    per_page: int,
+    now: datetime | None = None,
+) -> tuple[list[Offer], int]:
+    """Published offers valid today, oldest first (a stable order for harvesting)."""
+    where = [
+        "o.status = 'published'",
+        "(o.valid_from IS NULL OR o.valid_from <= :today)",
+        "(o.valid_until IS NULL OR o.valid_until >= :today)",
+    ]
+    params: dict[str, Any] = {"today": london_today(now)}
+    if search:
+        where.append("o.search_vector @@ websearch_to_tsquery('english', :search)")
+        params["search"] = search
+    if organization_id is not None:
+        where.append("o.organisation_id = :org")
+        params["org"] = organization_id
+    if modified_after is not None:
+        where.append("o.updated_at > :modified_after")
+        params["modified_after"] = modified_after
+    clause = " AND ".join(where)
+    total = (
+        await session.execute(
+            text(f"SELECT count(*) FROM offers o WHERE {clause}"),  # noqa: S608
+            params,
+        )
+    ).scalar_one()
+    rows = (
+        await session.execute(
+            text(
+                f"SELECT {_COLUMNS} FROM offers o "  # noqa: S608 (fixed fragments only)
+                "JOIN organisations org ON org.id = o.organisation_id "
+                f"WHERE {clause} ORDER BY o.created_at, o.id LIMIT :limit OFFSET :offset"
+            ),
+            {**params, "limit": per_page, "offset": (page - 1) * per_page},
+        )
+    ).all()
+    return await _offers_from_rows(session, rows), int(total)
+
+
+async def published_offer(session: AsyncSession, offer_id: uuid.UUID) -> Offer:
+    return await get_offer(session, offer_id, None)
