@@ -7,10 +7,12 @@ pass their own ``Database`` so each test runs inside a transaction that is rolle
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
@@ -87,6 +89,14 @@ def build_token_service(settings: Settings) -> TokenService:
     )
 
 
+def _telemetry_off(settings: Settings) -> dict[str, Any]:
+    """FastAPI ≥ 0.150 checks for OpenTelemetry providers on every request; Onward does
+    not configure any unless ONWARD_TELEMETRY=true, so skip that per-request work."""
+    if settings.telemetry or "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -110,6 +120,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 await app.state.db.dispose()
 
     app = FastAPI(
+        **_telemetry_off(settings),
         title="Onward API",
         version="1.0.0",
         summary="Tell us once: consent-driven support for people leaving prison.",

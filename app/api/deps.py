@@ -65,7 +65,7 @@ async def verify_bearer(
     """The token's signature, times and audience, checked in memory. NOT whether it was
     revoked or its client disabled: :func:`authenticate` (or a hot path that folds the
     check into its own statement, see :class:`Unconfirmed`) must do that."""
-    if "access_token" in request.query_params:
+    if b"access_token" in request.scope["query_string"] and "access_token" in request.query_params:
         # RFC 6750 §2.3 is not supported: URLs end up in logs and browser history.
         raise _invalid("Tokens are accepted in the Authorization header only")
     header = request.headers.get("authorization")

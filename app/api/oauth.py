@@ -143,7 +143,7 @@ async def _token_request(request: Request) -> TokenRequest:
     responses={**_ERRORS, 429: {"model": OAuthErrorBody, "description": "PIN locked"}},
     openapi_extra=_TOKEN_BODY,
 )
-async def token(request: Request, session: Session) -> JSONResponse:
+async def token(request: Request) -> JSONResponse:
     """RFC 6749 token endpoint, form-encoded.
 
     * `grant_type=client_credentials`: authenticate the client with HTTP Basic
@@ -161,9 +161,7 @@ async def token(request: Request, session: Session) -> JSONResponse:
     """
     db: Database = request.app.state.db
     try:
-        issued = await grants.grant_token(
-            session, db.sessionmaker, token_service(request), await _token_request(request)
-        )
+        issued = await grants.grant_token(db, token_service(request), await _token_request(request))
     except OAuthError as exc:
         return _error(exc)
     return _answer(
@@ -204,7 +202,7 @@ async def revoke(request: Request, session: Session) -> JSONResponse:
                 raise invalid_client()
             await revoke_token(session, token_service(request), None, token)
         else:
-            caller = await authenticated_client(session, credentials)
+            caller = await authenticated_client(request.app.state.db, credentials)
             await revoke_token(session, token_service(request), caller, token)
     except OAuthError as exc:
         return _error(exc)
@@ -230,7 +228,7 @@ async def introspect(request: Request, session: Session) -> JSONResponse:
         token_request = await _token_request(request)
         credentials = client_credentials_of(token_request)
         token = _token_param(token_request)
-        caller = await authenticated_client(session, credentials)
+        caller = await authenticated_client(request.app.state.db, credentials)
         answer = await introspect_token(session, token_service(request), caller, token)
     except OAuthError as exc:
         return _error(exc)

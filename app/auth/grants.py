@@ -28,10 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import pins
 from app.auth import scopes as S
-from app.auth.clients import authenticate_client
+from app.auth.clients import AuthenticatedClient, authenticate_client
 from app.auth.principal import LEAVER_CLIENT_ID
 from app.auth.tokens import IssuedToken, TokenService
-from app.models import Client
+from app.db import Database
 from app.profiles.reference import normalise_reference
 
 CLIENT_CREDENTIALS = "client_credentials"
@@ -149,19 +149,19 @@ def client_credentials_of(request: TokenRequest) -> ClientCredentials | None:
 
 
 async def authenticated_client(
-    session: AsyncSession, credentials: ClientCredentials | None
-) -> Client:
+    db: Database, credentials: ClientCredentials | None
+) -> AuthenticatedClient:
     """The confidential client that authenticated this request, else invalid_client."""
     if credentials is None or not credentials.secrets:
         raise invalid_client()
     for secret in credentials.secrets:
-        client = await authenticate_client(session, credentials.client_id, secret)
+        client = await authenticate_client(db, credentials.client_id, secret)
         if client is not None:
             return client
     raise invalid_client()
 
 
-def granted_scopes(client: Client, requested: str | None) -> list[str]:
+def granted_scopes(client: AuthenticatedClient, requested: str | None) -> list[str]:
     """The scopes to put in the token: all the client's when none are asked for."""
     if requested is None or not requested.strip():
         return list(client.scopes)
@@ -172,8 +172,7 @@ def granted_scopes(client: Client, requested: str | None) -> list[str]:
 
 
 async def grant_token(
-    session: AsyncSession,
-    sessionmaker: async_sessionmaker[AsyncSession],
+    db: Database,
     tokens: TokenService,
     request: TokenRequest,
 ) -> IssuedToken:
@@ -185,23 +184,23 @@ async def grant_token(
         raise OAuthError("unsupported_grant_type", "Use client_credentials or the leaver-pin grant")
     credentials = client_credentials_of(request)
     if grant_type == CLIENT_CREDENTIALS:
-        return await client_credentials_grant(session, tokens, request, credentials)
+        return await client_credentials_grant(db, tokens, request, credentials)
     if credentials is not None:
         # Needs no client authentication; a caller that presents some must get it right.
         if credentials.secrets:
-            await authenticated_client(session, credentials)
+            await authenticated_client(db, credentials)
         elif credentials.client_id != LEAVER_CLIENT_ID:
             raise invalid_client()
-    return await leaver_pin_grant(sessionmaker, tokens, request)
+    return await leaver_pin_grant(db.sessionmaker, tokens, request)
 
 
 async def client_credentials_grant(
-    session: AsyncSession,
+    db: Database,
     tokens: TokenService,
     request: TokenRequest,
     credentials: ClientCredentials | None,
 ) -> IssuedToken:
-    client = await authenticated_client(session, credentials)
+    client = await authenticated_client(db, credentials)
     scopes = granted_scopes(client, request.params.get("scope"))
     return tokens.issue(
         subject=client.client_id,

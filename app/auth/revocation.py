@@ -24,9 +24,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import scopes as S
+from app.auth.clients import AuthenticatedClient
 from app.auth.principal import LEAVER_CLIENT_ID, confirm_live, principal_from_claims
 from app.auth.tokens import LEEWAY_SECONDS, InvalidToken, TokenService
-from app.models import Client
 
 _REVOKE = text(
     "INSERT INTO revoked_tokens (jti, expires_at) VALUES (:jti, :expires_at) "
@@ -48,7 +48,10 @@ def _claims(tokens: TokenService, token: str | None) -> dict[str, Any] | None:
 
 
 async def revoke_token(
-    session: AsyncSession, tokens: TokenService, caller: Client | None, token: str | None
+    session: AsyncSession,
+    tokens: TokenService,
+    caller: AuthenticatedClient | None,
+    token: str | None,
 ) -> bool:
     """Revoke ``token`` if ``caller`` may (``None`` is the leaver's public client).
 
@@ -68,7 +71,7 @@ async def revoke_token(
 
 
 async def introspect_token(
-    session: AsyncSession, tokens: TokenService, caller: Client, token: str | None
+    session: AsyncSession, tokens: TokenService, caller: AuthenticatedClient, token: str | None
 ) -> dict[str, Any]:
     inactive: dict[str, Any] = {"active": False}
     claims = _claims(tokens, token)
