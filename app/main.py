@@ -33,6 +33,7 @@ from app.api import (
     referrals,
     wellknown,
 )
+from app.api.fast import PartnerReadFastPath
 from app.auth.bootstrap import ensure_bootstrap_admin
 from app.auth.tokens import KeyRing, TokenService, load_or_create_key
 from app.db import Database, make_database, make_engine, make_pool
@@ -135,6 +136,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     install_error_handlers(app)
     app.add_middleware(ResponseHeaders)
+    if settings.fast_partner_read:
+        app.add_middleware(PartnerReadFastPath)
     # Added last, so it runs first: an oversized body is refused before anything else.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 

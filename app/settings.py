@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     # FastAPI's built-in OpenTelemetry instrumentation (off: it costs ~5 % per request).
     telemetry: bool = False
+    # Serve GET /v1/profiles/{id} beneath FastAPI (app/api/fast.py); same code, less overhead.
+    fast_partner_read: bool = True
 
     @property
     def token_audience(self) -> str:

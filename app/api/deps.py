@@ -18,10 +18,10 @@ from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2, SecurityScopes
 
 from app.auth import scopes as S
-from app.auth.principal import Principal, Unconfirmed, confirm_live, principal_from_claims
+from app.auth.bearer import bearer_principal, check_scopes, invalid_token
+from app.auth.principal import Principal, Unconfirmed, confirm_live
 from app.auth.tokens import InvalidToken, TokenService
 from app.db import Session
-from app.errors import Forbidden, Unauthorized
 
 # Declared for the OpenAPI description (so /docs can authorise); they never fail by themselves.
 oauth2_scheme = OAuth2(
@@ -48,37 +48,16 @@ def token_service(request: Request) -> TokenService:
     return service
 
 
-def _invalid(description: str = "The access token is invalid") -> Unauthorized:
-    return Unauthorized(
-        description,
-        headers={
-            "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{description}"'
-        },
-    )
-
-
 async def verify_bearer(
     request: Request,
     _oauth: Annotated[str | None, Depends(oauth2_scheme)],
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
-    """The token's signature, times and audience, checked in memory. NOT whether it was
-    revoked or its client disabled: :func:`authenticate` (or a hot path that folds the
-    check into its own statement, see :class:`Unconfirmed`) must do that."""
-    if b"access_token" in request.scope["query_string"] and "access_token" in request.query_params:
-        # RFC 6750 §2.3 is not supported: URLs end up in logs and browser history.
-        raise _invalid("Tokens are accepted in the Authorization header only")
-    header = request.headers.get("authorization")
-    if not header:
-        raise Unauthorized("An access token is required", headers={"WWW-Authenticate": "Bearer"})
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise _invalid("Use the Bearer scheme")
-    try:
-        return principal_from_claims(token_service(request).verify(token))
-    except InvalidToken as exc:
-        raise _invalid() from exc
+    """The token checked in memory; NOT its liveness: :func:`authenticate` (or a hot path
+    that folds the check into its own statement, see :class:`Unconfirmed`) must do that."""
+    return bearer_principal(
+        request.headers.get("authorization"), request.scope["query_string"], token_service(request)
+    )
 
 
 async def authenticate(
@@ -87,7 +66,7 @@ async def authenticate(
     try:
         await confirm_live(session, principal)
     except InvalidToken as exc:
-        raise _invalid() from exc
+        raise invalid_token() from exc
     return principal
 
 
@@ -99,21 +78,11 @@ async def optional_principal(request: Request, session: Session) -> Principal | 
     return await authenticate(session, await verify_bearer(request, None, None))
 
 
-def _check_scopes(security_scopes: SecurityScopes, principal: Principal) -> None:
-    missing = [s for s in security_scopes.scopes if s not in principal.scopes]
-    if missing:
-        needed = " ".join(security_scopes.scopes)
-        raise Forbidden(
-            f"This needs the scope: {needed}",
-            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{needed}"'},
-        )
-
-
 async def require(
     security_scopes: SecurityScopes,
     principal: Annotated[Principal, Depends(authenticate)],
 ) -> Principal:
-    _check_scopes(security_scopes, principal)
+    check_scopes(security_scopes.scopes, principal)
     return principal
 
 
@@ -121,13 +90,8 @@ async def require_unconfirmed(
     security_scopes: SecurityScopes,
     principal: Annotated[Principal, Depends(verify_bearer)],
 ) -> Unconfirmed:
-    _check_scopes(security_scopes, principal)
+    check_scopes(security_scopes.scopes, principal)
     return Unconfirmed(principal)
-
-
-def invalid_token() -> Unauthorized:
-    """The 401 for a token the database refused (revoked, or its client disabled)."""
-    return _invalid()
 
 
 Admin = Annotated[Principal, Security(require, scopes=[S.ADMIN])]

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 
-from app.api.deps import Kiosk, PartnerReader, PartnerReaderUnconfirmed, invalid_token
+from app.api.deps import Kiosk, PartnerReader, PartnerReaderUnconfirmed
+from app.auth.bearer import invalid_token
 from app.auth.tokens import InvalidToken
 from app.db import Session
 from app.profiles import service

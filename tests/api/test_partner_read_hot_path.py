@@ -128,3 +128,35 @@ async def test_revoked_grant_discloses_nothing_on_the_next_read(
     assert revoked.status_code == 200
     r = await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)
     assert r.status_code == 404
+
+
+async def test_fast_path_and_fastapi_route_answer_alike(
+    settings: Settings, db: Database, client: httpx.AsyncClient, actors: Actors
+) -> None:
+    """The fast path (app/api/fast.py) and the documented FastAPI route give the same
+    status, body and headers for a read, a 404, a missing token, a bad token and a
+    missing scope."""
+    partner = await actors.client("profiles:read")
+    writer = await actors.client("offers:write")
+    leaver = await make_leaver(client, actors)
+    await grant(client, leaver, partner.organisation_id, ["contact", "identity.given_name"])
+
+    slow_app = create_app(settings.model_copy(update={"fast_partner_read": False}), database=db)
+    async with slow_app.router.lifespan_context(slow_app):
+        transport = httpx.ASGITransport(app=slow_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as slow:
+            cases = [
+                (f"/v1/profiles/{leaver.id}", partner.headers),
+                (f"/v1/profiles/{uuid.uuid4()}", partner.headers),
+                (f"/v1/profiles/{leaver.id}", {}),
+                (f"/v1/profiles/{leaver.id}", {"Authorization": "Bearer not-a-token"}),
+                (f"/v1/profiles/{leaver.id}", writer.headers),
+                (f"/v1/profiles/{leaver.id}?access_token=x", partner.headers),
+            ]
+            for path, headers in cases:
+                fast_r = await client.get(path, headers=headers)
+                slow_r = await slow.get(path, headers=headers)
+                assert fast_r.status_code == slow_r.status_code, path
+                assert fast_r.json() == slow_r.json(), path
+                for h in ("content-type", "cache-control", "www-authenticate"):
+                    assert fast_r.headers.get(h) == slow_r.headers.get(h), (path, h)
