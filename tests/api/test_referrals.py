@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from tests.api.consent_helpers import make_leaver
 from tests.api.referral_helpers import (
@@ -503,3 +504,40 @@ async def test_an_offer_without_capacity_is_never_full(
     referral = await referred(client, s.leaver, s.offer["id"])
     await move(client, s.provider, referral["id"], "accepted")
     assert (await client.get(f"/v1/offers/{s.offer['id']}")).json()["full"] is False
+
+
+async def test_lists_load_history_in_a_fixed_number_of_statements(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
+    """No N+1: a page of one referral and a page of five cost the same statements."""
+    s = await scene(client, actors)
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        if not args[2].startswith(("SAVEPOINT", "RELEASE SAVEPOINT")):  # the test's wrapping
+            statements.append(args[2])
+
+    async def cost(url: str, headers: dict[str, str]) -> int:
+        statements.clear()
+        event.listen(actors.db.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            assert (await client.get(url, headers=headers)).status_code == 200
+        finally:
+            event.remove(actors.db.engine.sync_engine, "before_cursor_execute", count)
+        return len(statements)
+
+    first = await referred(client, s.leaver, s.offer["id"])
+    await move(client, s.provider, first["id"], "accepted")
+    one = (
+        await cost("/v1/referrals", s.provider.headers),
+        await cost("/v1/me/referrals", s.leaver.headers),
+    )
+    for _ in range(4):
+        made = await referred(client, s.leaver, s.offer["id"])
+        await move(client, s.provider, made["id"], "declined", note="No room")
+    five = (
+        await cost("/v1/referrals", s.provider.headers),
+        await cost("/v1/me/referrals", s.leaver.headers),
+    )
+    assert one == five
+    assert five == (3, 3)  # token liveness, the page, the page's history
