@@ -79,12 +79,12 @@ def upgrade() -> None:
     op.create_index(
         "ix_referrals_org_created",
         "referrals",
-        ["organisation_id", sa.literal_column("created_at DESC"), "id"],
+        ["organisation_id", sa.literal_column("created_at DESC"), sa.literal_column("id DESC")],
     )
     op.create_index(
         "ix_referrals_profile_created",
         "referrals",
-        ["profile_id", sa.literal_column("created_at DESC"), "id"],
+        ["profile_id", sa.literal_column("created_at DESC"), sa.literal_column("id DESC")],
     )
     op.create_index("ix_referrals_offer_status", "referrals", ["offer_id", "status"])
     op.create_table(
