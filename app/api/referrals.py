@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Request
 
-from app.api.deps import Leaver
+from app.api.deps import Leaver, ReferralReader, ReferralWriter
+from app.auth.tokens import TokenService
 from app.db import Session
 from app.pagination import Cursor, Limit, Page
-from app.referrals import progress
-from app.referrals.schemas import ProgressCreate, ProgressReading
+from app.referrals import progress, service
+from app.referrals.schemas import (
+    ProgressCreate,
+    ProgressReading,
+    ProviderReferral,
+    Referral,
+    ReferralCreate,
+    StatusChange,
+)
+from app.referrals.status import ReferralStatus
 
 router = APIRouter(tags=["referrals"])
 
@@ -18,6 +27,171 @@ _AUTH: dict[int | str, dict[str, Any]] = {
     401: {"description": "No or invalid token"},
     403: {"description": "Missing scope"},
 }
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such referral, or not yours (the same answer)"}
+}
+StatusFilter = Annotated[
+    ReferralStatus | None, Query(description="Only referrals in this status; all when absent.")
+]
+
+
+# --- the leaver: ask and track --------------------------------------------------------
+
+
+@router.post(
+    "/v1/me/referrals",
+    status_code=201,
+    response_model=Referral,
+    responses={
+        **_AUTH,
+        422: {
+            "description": "The offer does not exist or is not taking referrals (draft, "
+            "paused, withdrawn or outside its dates: the same answer); no field to share; an "
+            "unknown field; or `/problems/explicit-consent-required` when sensitive data is "
+            'shared without `"explicit": true`'
+        },
+    },
+)
+async def create_referral(
+    body: ReferralCreate, principal: Leaver, session: Session, request: Request
+) -> object:
+    """Ask a provider for one of its offers.
+
+    One transaction creates the referral (`pending`, with your message) and a consent
+    grant with purpose `referral` to the offer's organisation, for `fields`: by default
+    the offer's `required_fields`; you may name a narrower set (or any other fields from
+    GET /v1/consent/fields) and exactly those are shared, nothing else. Sharing
+    special-category or criminal-offence data needs `"explicit": true`, as for any grant.
+    The grant (`grant_id`) is listed in GET /v1/me/consents, runs 365 days, and is
+    revoked when you withdraw the referral. The provider's reads under it appear in your
+    access log with this `grant_id`.
+
+    A full offer (see `full` in the catalogue) still takes referrals: they wait as
+    `pending` until the provider has room.
+    """
+    tokens: TokenService = request.app.state.tokens
+    return await service.create_referral(
+        session,
+        tokens,
+        principal,
+        offer_id=body.offer_id,
+        fields=None if body.fields is None else list(body.fields),
+        message=body.message,
+        explicit=bool(body.explicit),
+    )
+
+
+@router.get("/v1/me/referrals", response_model=Page[Referral], responses=_AUTH)
+async def list_my_referrals(
+    principal: Leaver,
+    session: Session,
+    status: StatusFilter = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> object:
+    """Your referrals, newest first, each with its full history (oldest first): every
+    status it entered, when, and the provider's note to you."""
+    items, next_cursor = await service.list_referrals(
+        session, principal, status=status, limit=limit, cursor=cursor
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get(
+    "/v1/me/referrals/{referral_id}",
+    response_model=Referral,
+    responses={**_AUTH, **_NOT_FOUND},
+)
+async def read_my_referral(referral_id: str, principal: Leaver, session: Session) -> object:
+    """One of your referrals, with its full history."""
+    return await service.get_referral(session, principal, service.parse_referral_id(referral_id))
+
+
+@router.post(
+    "/v1/me/referrals/{referral_id}/withdraw",
+    response_model=Referral,
+    responses={
+        **_AUTH,
+        **_NOT_FOUND,
+        409: {"description": "The provider has already declined, completed or closed it"},
+    },
+)
+async def withdraw_referral(referral_id: str, principal: Leaver, session: Session) -> object:
+    """Withdraw a referral that is still open (pending, accepted or in progress).
+
+    Its status becomes `withdrawn` and its grant is revoked in the same transaction: from
+    the next request on, the provider reads nothing more under it. Withdrawing again
+    changes nothing and answers the same referral. A referral the provider has already
+    declined, completed or closed cannot be withdrawn (409); revoke its grant through
+    POST /v1/me/consents/{id}/revoke if you no longer want to share.
+    """
+    return await service.withdraw_referral(
+        session, principal, service.parse_referral_id(referral_id)
+    )
+
+
+# --- the provider: work them ----------------------------------------------------------
+
+
+@router.get("/v1/referrals", response_model=Page[ProviderReferral], responses=_AUTH)
+async def list_referrals(
+    principal: ReferralReader,
+    session: Session,
+    status: StatusFilter = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> object:
+    """Referrals to your organisation, newest first, each with the leaver's `profile_id`
+    (read what they shared with GET /v1/profiles/{profile_id}, scope `profiles:read`)."""
+    items, next_cursor = await service.list_referrals(
+        session, principal, status=status, limit=limit, cursor=cursor
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get(
+    "/v1/referrals/{referral_id}",
+    response_model=ProviderReferral,
+    responses={**_AUTH, **_NOT_FOUND},
+)
+async def read_referral(referral_id: str, principal: ReferralReader, session: Session) -> object:
+    """One referral to your organisation (another organisation's is 404)."""
+    return await service.get_referral(session, principal, service.parse_referral_id(referral_id))
+
+
+@router.post(
+    "/v1/referrals/{referral_id}/status",
+    response_model=ProviderReferral,
+    responses={
+        **_AUTH,
+        **_NOT_FOUND,
+        409: {"description": "Not a move the referral's current status allows"},
+    },
+)
+async def move_referral(
+    referral_id: str, body: StatusChange, principal: ReferralWriter, session: Session
+) -> object:
+    """Move a referral to your organisation one step on:
+
+    * `pending` → `accepted` or `declined`
+    * `accepted` → `in_progress` or `closed`
+    * `in_progress` → `completed` or `closed`
+
+    Any other move (including to the status it already has, or after the leaver withdrew)
+    is 409. The move is recorded with your client, the time and your `note`, which the
+    leaver sees in the referral's history. Capacity is yours to manage: accepting beyond an
+    offer's `capacity` is allowed, and the offer then shows `full`.
+    """
+    return await service.move_referral(
+        session,
+        principal,
+        service.parse_referral_id(referral_id),
+        status=body.status,
+        note=body.note,
+    )
+
+
+# --- progress -------------------------------------------------------------------------
 
 
 @router.post(

@@ -20,8 +20,13 @@ class Referral(UUIDPrimaryKey, Base):
     __tablename__ = "referrals"
     __table_args__ = (
         CheckConstraint(check_in("status", STATUSES), name="status"),
-        Index("ix_referrals_org_created", "organisation_id", text("created_at DESC"), "id"),
-        Index("ix_referrals_profile_created", "profile_id", text("created_at DESC"), "id"),
+        # Keyset pages, newest first: (created_at DESC, id DESC) as the lists sort.
+        Index(
+            "ix_referrals_org_created", "organisation_id", text("created_at DESC"), text("id DESC")
+        ),
+        Index(
+            "ix_referrals_profile_created", "profile_id", text("created_at DESC"), text("id DESC")
+        ),
         Index("ix_referrals_offer_status", "offer_id", "status"),
     )
 

@@ -18,16 +18,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound, PreconditionFailed, PreconditionRequired, ValidationFailed
 from app.models import Offer as OfferRow
-from app.models import OfferLocation, Profile
+from app.models import OfferLocation, Profile, Referral
 from app.offers import matching
 from app.offers.schedule import DAYS, LONDON, MINUTES_PER_DAY, london_day_minute, parse_hhmm
 from app.offers.schemas import Offer, OfferCreate, OfferMatch, OrganisationRef
+from app.referrals.status import OCCUPYING
 
 EARTH_RADIUS_KM = 6371.0088
 ANYONE = "*"
@@ -46,11 +47,16 @@ def is_full(capacity: int | None, active_referrals: int) -> bool:
 async def active_referral_counts(
     session: AsyncSession, offer_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, int]:
-    """Referrals in ``accepted`` or ``in_progress`` per offer.
-
-    TODO(referrals): count them once the referrals table exists; until then none are.
-    """
-    return {}
+    """Referrals in ``accepted`` or ``in_progress`` per offer (offers with none are absent):
+    one grouped count for a whole page, on ``ix_referrals_offer_status``."""
+    if not offer_ids:
+        return {}
+    rows = await session.execute(
+        select(Referral.offer_id, func.count())
+        .where(Referral.offer_id.in_(offer_ids), Referral.status.in_(sorted(OCCUPYING)))
+        .group_by(Referral.offer_id)
+    )
+    return dict(rows.tuples().all())
 
 
 # --- reading rows into the API shape --------------------------------------------------

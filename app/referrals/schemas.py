@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from app.consent.schemas import FieldPath
 from app.referrals.status import ReferralStatus
 
 ProgressArea = Literal[
@@ -44,11 +45,13 @@ class ProgressReading(BaseModel):
 class ReferralCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    offer_id: UUID
-    fields: list[Annotated[str, Field(max_length=64)]] | None = Field(
+    offer_id: UUID = Field(description="A published offer, valid today.")
+    fields: list[FieldPath] | None = Field(
         default=None,
         max_length=64,
-        description="Fields to share with the provider; default: the offer's required_fields.",
+        description="Leaf paths or section names (GET /v1/consent/fields) to share with the "
+        "offer's organisation. Default: the offer's `required_fields`. The leaver may pick a "
+        "narrower set, or any other catalogue paths; exactly these are shared, nothing else.",
     )
     message: str | None = Field(
         default=None, max_length=2000, description="A note to the provider, in the leaver's words."

@@ -1,0 +1,90 @@
+"""Builders for the referral tests: a provider with an offer, a leaver, a referral."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from tests.api.consent_helpers import Leaver, make_leaver
+from tests.api.offers_helpers import offer_body
+from tests.support import Actor, Actors
+
+PROVIDER_SCOPES = ("offers:write", "referrals:read", "referrals:write", "profiles:read")
+# BASE's required_fields in tests/api/offers_helpers.py
+REQUIRED = ["identity.given_name", "contact", "release.expected_at"]
+
+
+@dataclass
+class Provider:
+    """One organisation's client holding every scope a provider needs."""
+
+    actor: Actor
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.actor.headers
+
+    @property
+    def organisation_id(self) -> str:
+        return str(self.actor.organisation_id)
+
+
+async def make_provider(actors: Actors, name: str | None = None) -> Provider:
+    return Provider(await actors.client(*PROVIDER_SCOPES, kind="provider", name=name))
+
+
+async def publish(
+    client: httpx.AsyncClient, provider: Provider, **overrides: Any
+) -> dict[str, Any]:
+    r = await client.post("/v1/offers", json=offer_body(**overrides), headers=provider.headers)
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def refer(
+    client: httpx.AsyncClient, leaver: Leaver, offer_id: str, **extra: Any
+) -> httpx.Response:
+    return await client.post(
+        "/v1/me/referrals", json={"offer_id": offer_id, **extra}, headers=leaver.headers
+    )
+
+
+async def referred(
+    client: httpx.AsyncClient, leaver: Leaver, offer_id: str, **extra: Any
+) -> dict[str, Any]:
+    r = await refer(client, leaver, offer_id, **extra)
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def move(
+    client: httpx.AsyncClient,
+    provider: Provider,
+    referral_id: str,
+    status: str,
+    note: str | None = None,
+) -> httpx.Response:
+    body: dict[str, Any] = {"status": status}
+    if note is not None:
+        body["note"] = note
+    return await client.post(
+        f"/v1/referrals/{referral_id}/status", json=body, headers=provider.headers
+    )
+
+
+@dataclass
+class Scene:
+    provider: Provider
+    offer: dict[str, Any]
+    leaver: Leaver
+
+
+async def scene(client: httpx.AsyncClient, actors: Actors, **offer: Any) -> Scene:
+    provider = await make_provider(actors)
+    return Scene(
+        provider, await publish(client, provider, **offer), await make_leaver(client, actors)
+    )
