@@ -42,6 +42,8 @@ class Database:
     # no ORM, no BEGIN/COMMIT round trips. None in tests, where raw() borrows the
     # session's connection so the test's transaction still wraps everything.
     pool: Any = None
+    # Group commit of access events on that pool (audit/batch.py); None in tests.
+    events: Any = None
 
     @asynccontextmanager
     async def raw(self) -> AsyncIterator[asyncpg.Connection]:
@@ -69,7 +71,8 @@ async def make_pool(url: str, settings: Settings) -> Any:
         min_size=1,
         max_size=settings.db.pool_size,
         connection_class=_NoResetConnection,
-        server_settings={"application_name": "onward-hot"},
+        # The hot statements are fixed shapes: plan them once per connection, not per call.
+        server_settings={"application_name": "onward-hot", "plan_cache_mode": "force_generic_plan"},
         init=_json_codecs,
     )
 

@@ -34,6 +34,7 @@ from app.api import (
     wellknown,
 )
 from app.api.fast import PartnerReadFastPath
+from app.audit.batch import AccessEventBatcher
 from app.auth.bootstrap import ensure_bootstrap_admin
 from app.auth.tokens import KeyRing, TokenService, load_or_create_key
 from app.db import Database, make_database, make_engine, make_pool
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             url = embedded.database_url(explicit, settings.data_dir)
             app.state.db = make_database(make_engine(url, settings))
             app.state.db.pool = await make_pool(url, settings)
+            app.state.db.events = AccessEventBatcher(app.state.db.pool)
         else:
             app.state.db = database
         app.state.settings = settings

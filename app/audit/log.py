@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.batch import INSERT_EVENT
 from app.errors import ServiceUnavailable, ValidationFailed
 from app.profiles.pagination import decode_cursor, encode_cursor
 
@@ -54,10 +55,19 @@ def _unrecorded() -> ServiceUnavailable:
     )
 
 
-_INSERT_ONE = (
-    "INSERT INTO access_events (id, profile_id, organisation_id, client_id, action, fields, "
-    "grant_ids, at) VALUES ($1, $2, $3, $4, $5, $6, $7, clock_timestamp())"
-)
+def event_row(
+    organisation_id: uuid.UUID, client_id: str, record: AccessRecord, action: str = PROFILE_READ
+) -> tuple[Any, ...]:
+    """The parameters of :data:`INSERT_EVENT` for one access event."""
+    return (
+        uuid.uuid4(),
+        record.profile_id,
+        organisation_id,
+        client_id,
+        action,
+        record.fields,
+        record.grant_ids,
+    )
 
 
 async def record_read_raw(
@@ -72,14 +82,8 @@ async def record_read_raw(
     statement is durable when it returns). Raises ServiceUnavailable if it cannot be."""
     try:
         await conn.execute(
-            _INSERT_ONE,
-            uuid.uuid4(),
-            record.profile_id,
-            organisation_id,
-            client_id,
-            action,
-            record.fields,
-            record.grant_ids,
+            INSERT_EVENT,
+            *event_row(organisation_id, client_id, record, action),
         )
     except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
         raise _unrecorded() from exc

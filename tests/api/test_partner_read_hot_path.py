@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from app.audit.batch import AccessEventBatcher
 from app.db import Database, make_pool
 from app.main import create_app
 from app.settings import Settings
@@ -30,6 +31,7 @@ async def pooled_app(
 ) -> AsyncIterator[FastAPI]:
     database = Database(engine, async_sessionmaker(engine, expire_on_commit=False))
     database.pool = await make_pool(database_url, settings)
+    database.events = AccessEventBatcher(database.pool)
     app = create_app(settings, database=database)
     async with app.router.lifespan_context(app):
         yield app
@@ -160,3 +162,52 @@ async def test_fast_path_and_fastapi_route_answer_alike(
                 assert fast_r.json() == slow_r.json(), path
                 for h in ("content-type", "cache-control", "www-authenticate"):
                     assert fast_r.headers.get(h) == slow_r.headers.get(h), (path, h)
+
+
+async def test_concurrent_reads_each_record_their_event(
+    pooled: tuple[httpx.AsyncClient, Actors],
+) -> None:
+    """Reads that share a group commit still each append their own access event."""
+    import asyncio
+
+    client, actors = pooled
+    partner = await actors.client("profiles:read")
+    leaver = await make_leaver(client, actors)
+    await grant(client, leaver, partner.organisation_id, ["contact"])
+    answers = await asyncio.gather(
+        *[client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers) for _ in range(24)]
+    )
+    assert [a.status_code for a in answers] == [200] * 24
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/v1/me/access-log", params=params,
+                                 headers=leaver.headers)).json()
+        seen += [e["id"] for e in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(set(seen)) == 24
+
+
+async def test_failed_group_commit_fails_every_read_in_it(
+    pooled: tuple[httpx.AsyncClient, Actors], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from app.audit import batch
+
+    client, actors = pooled
+    partner = await actors.client("profiles:read")
+    leaver = await make_leaver(client, actors)
+    await grant(client, leaver, partner.organisation_id, ["contact"])
+    monkeypatch.setattr(batch, "INSERT_EVENT", "INSERT INTO no_such_table VALUES ($1)")
+    answers = await asyncio.gather(
+        *[client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers) for _ in range(6)]
+    )
+    assert {a.status_code for a in answers} == {503}
+    for a in answers:
+        assert a.headers["content-type"].startswith("application/problem+json")
+        assert "contact" not in a.text
+        assert a.headers["retry-after"] == "5"
