@@ -36,6 +36,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -296,14 +297,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return _unstorable()
 
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        # Logged with its trace for operators; the client sees no internals.
-        log.error("unhandled error: %s", _summary(exc))
-        return problem_response(
-            500,
-            detail="Something went wrong on our side.",
-            type_=PROBLEM_BASE + "internal-error",
-            headers={"Cache-Control": "no-store"},
-        )
+        return _internal_error(exc)
 
     app.add_exception_handler(OnwardError, onward_error)
     app.add_exception_handler(RequestValidationError, request_validation)
@@ -312,7 +306,56 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(asyncpg.PostgresError, data_error)
     app.add_exception_handler(OverflowError, data_error)
     app.add_exception_handler(Exception, unexpected)
+    # Added first, so it sits inside every other middleware: see LastResort.
+    app.add_middleware(LastResort)
     document_problems(app)
+
+
+def _internal_error(exc: BaseException) -> JSONResponse:
+    # Logged with its trace for operators (types and frames only); the client sees no
+    # internals.
+    log.error("unhandled error: %s", _summary(exc))
+    return problem_response(
+        500,
+        detail="Something went wrong on our side.",
+        type_=PROBLEM_BASE + "internal-error",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+class LastResort:
+    """Answers an unexpected exception with the 500 problem and does not re-raise it.
+
+    Starlette's outermost ``ServerErrorMiddleware`` re-raises after its handler has run, so
+    that the server logs the error: uvicorn would then log the exception's message, and the
+    messages of response-validation and database errors carry the values involved (a
+    leaver's profile, SQL parameters). Stopping the exception here keeps personal data out
+    of the logs, and the 500 passes through ``ResponseHeaders`` like any other response.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except StarletteHTTPException:
+            raise  # e.g. the body limit's 413, rendered further out
+        except Exception as exc:
+            if started:
+                raise  # too late for a problem document; the server must drop the connection
+            await _internal_error(exc)(scope, receive, send)
 
 
 _BODY_PARSE_ERROR = "There was an error parsing the body"

@@ -333,3 +333,23 @@ async def test_demo_leavers_can_read_and_patch_their_profile(
             headers={**headers, "If-Match": r.headers["etag"]},
         )
         assert r.status_code == 200, r.text
+
+
+# --- an unexpected error: a problem document, and nothing personal in the logs ----------
+
+
+async def test_unexpected_error_is_a_500_problem_and_logs_no_values(
+    app: FastAPI, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def boom() -> None:
+        raise RuntimeError(STORY)
+
+    app.add_api_route("/v1/test-only/boom", boom, methods=["GET"])
+    with caplog.at_level("DEBUG"):
+        r = await client.get("/v1/test-only/boom")
+    assert r.status_code == 500
+    body = _assert_no_echo(r, STORY)
+    assert body["type"] == "/problems/internal-error"
+    assert r.headers["x-content-type-options"] == "nosniff"  # passed through ResponseHeaders
+    assert "RuntimeError" in caplog.text
+    assert STORY not in caplog.text
