@@ -27,6 +27,7 @@ from app.models import Client, Offer, Organisation, Profile
 from app.offers import service
 from app.offers.schedule import LONDON
 from app.offers.schemas import OfferCreate
+from app.profiles.schema import validate_document
 from app.settings import Settings
 
 NAMESPACE = uuid.UUID("6f1c1d2e-0d7a-4a51-9b7e-0a2c5e0f7a11")
@@ -568,17 +569,26 @@ async def seed_demo(db: Database, settings: Settings) -> dict[str, Any]:
                     id=_id("profile", reference),
                     reference=reference,
                     pin_hash=await hash_pin(pin),
-                    data={
-                        "identity": {"given_name": name, "gender": gender, "date_of_birth": born},
-                        "release": {
-                            "establishment": "HMP Bullingdon",
-                            "expected_at": release_at.isoformat().replace("+00:00", "Z"),
-                            "area": area,
-                            "on_licence": True,
-                            "sentence_months": months,
+                    data=validate_document(
+                        {
+                            "identity": {
+                                "given_name": name,
+                                "gender": gender,
+                                "date_of_birth": born,
+                            },
+                            "release": {
+                                "establishment": "HMP Bullingdon",
+                                "expected_at": release_at.isoformat().replace("+00:00", "Z"),
+                                "area": area,
+                                "on_licence": True,
+                                "sentence_months": months,
+                            },
+                            # Validated like any profile: a stored document the schema refuses (as
+                            # `"notes": ""` once was) turns every read of it into a 500.
+                            "needs": {k: {"level": v} for k, v in needs.items()},
                         },
-                        "needs": {k: {"level": v, "notes": ""} for k, v in needs.items()},
-                    },
+                        ("demo",),
+                    ),
                 )
                 session.add(row)
             leavers.append(

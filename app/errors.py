@@ -24,14 +24,19 @@ come back in an error.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+import re
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -147,19 +152,111 @@ def problem_response(
     )
 
 
-def _safe_loc(loc: Sequence[Any]) -> list[str | int]:
-    return [part if isinstance(part, int) else str(part) for part in loc]
+# A location part is a field name we defined (snake_case), an alias such as ``If-Match``,
+# or an index. Anything else in a ``loc`` came from the caller: the name of an unknown key,
+# which could be a PIN or a sentence of a story typed into the wrong place. It is replaced.
+_NAME = re.compile(r"^[A-Za-z_][a-z0-9_]{0,39}$|^[A-Z][A-Za-z]*(-[A-Z][A-Za-z]*)+$")
+UNKNOWN_KEY = "<unknown key>"
+
+# Pydantic messages that quote part of the input (``found `x` at 3``): a fixed text instead.
+_FIXED_MESSAGES = {
+    "uuid_parsing": "Input should be a valid UUID",
+    "uuid_type": "Input should be a valid UUID",
+    "json_invalid": "The body is not valid JSON",
+}
+
+
+def safe_loc(loc: Sequence[Any]) -> list[str | int]:
+    """A pydantic location with every caller-chosen key name replaced (never echoed)."""
+    out: list[str | int] = []
+    for part in loc:
+        if isinstance(part, int):
+            out.append(part)
+        else:
+            text = str(part)
+            out.append(text if _NAME.match(text) else UNKNOWN_KEY)
+    return out
+
+
+def safe_message(error: Mapping[str, Any]) -> str:
+    """The message of one pydantic error, never containing what was sent."""
+    kind = str(error.get("type", ""))
+    if kind in _FIXED_MESSAGES:
+        return _FIXED_MESSAGES[kind]
+    msg = str(error.get("msg", "invalid value"))
+    sent = error.get("input")
+    if isinstance(sent, str) and len(sent) >= 3 and sent in msg:
+        return "Invalid value"
+    return msg
+
+
+def refuse_nul(value: Any) -> Any:
+    """A field validator for request models: PostgreSQL stores no U+0000 in text or JSONB,
+    so a string holding one (or a list of such) is refused where it is, with its location.
+    The database backstop below (:func:`unstorable_input`) covers what no model checks."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain the NUL character (U+0000)")
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            refuse_nul(item)
+    return value
 
 
 def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     """Location and message only: pydantic's ``input`` and ``ctx`` may hold what was sent."""
-    out: list[dict[str, Any]] = []
-    for err in exc.errors():
-        msg = str(err.get("msg", "invalid value"))
-        if err.get("type") == "json_invalid":
-            msg = "The body is not valid JSON"
-        out.append({"loc": _safe_loc(err.get("loc", ())), "msg": msg})
-    return out
+    return [{"loc": safe_loc(err.get("loc", ())), "msg": safe_message(err)} for err in exc.errors()]
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        orig = getattr(current, "orig", None)
+        current = (
+            orig if isinstance(orig, BaseException) else (current.__cause__ or current.__context__)
+        )
+
+
+def unstorable_input(exc: BaseException) -> bool:
+    """Whether the database refused a value as data (SQLSTATE class 22: a NUL character in
+    text or JSONB, a number or date out of its range), or Python overflowed on one.
+
+    Request models bound what they can; this is the backstop that keeps whatever still gets
+    through a 422 instead of a 500. The statement failed, so nothing was stored.
+    """
+    for link in _chain(exc):
+        if isinstance(link, OverflowError):
+            return True
+        if isinstance(link, asyncpg.PostgresError):
+            return str(getattr(link, "sqlstate", "") or "").startswith("22")
+    return False
+
+
+def _summary(exc: BaseException) -> str:
+    """What to log about an unexpected error: types and frames, never messages.
+
+    Messages of validation and database errors carry the values involved (a profile being
+    serialised, SQL parameters), and no personal data, PIN or token may reach the logs.
+    """
+    kinds = " <- ".join(
+        type(link).__name__ + (f"[{state}]" if (state := getattr(link, "sqlstate", None)) else "")
+        for link in _chain(exc)
+    )
+    errors = getattr(exc, "errors", None)
+    locs = ""
+    if callable(errors):
+        try:
+            locs = "; ".join(
+                f"{'.'.join(map(str, safe_loc(e.get('loc', ()))))}: {e.get('type')}"
+                for e in errors()
+            )
+        except Exception:  # pragma: no cover - best effort only
+            locs = ""
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    return f"{kinds} {locs}\n{frames}".rstrip()
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -186,17 +283,163 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def http_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.detail == _BODY_PARSE_ERROR:
+            # FastAPI's answer to a body that is not UTF-8 or nests too deeply: the same
+            # 422 as any other body that is not valid JSON.
+            return _invalid_json()
         detail = exc.detail if isinstance(exc.detail, str) else None
         return problem_response(exc.status_code, detail=detail, headers=exc.headers)
 
+    async def data_error(request: Request, exc: Exception) -> JSONResponse:
+        if not unstorable_input(exc):
+            return await unexpected(request, exc)
+        log.warning("value refused by the database: %s", _summary(exc).splitlines()[0])
+        return _unstorable()
+
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        # Logged with its trace for operators; the client sees no internals.
-        log.error("unhandled error", exc_info=exc)
-        return problem_response(
-            500, detail="Something went wrong on our side.", type_=PROBLEM_BASE + "internal-error"
-        )
+        return internal_error(exc)
 
     app.add_exception_handler(OnwardError, onward_error)
     app.add_exception_handler(RequestValidationError, request_validation)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(DBAPIError, data_error)
+    app.add_exception_handler(asyncpg.PostgresError, data_error)
+    app.add_exception_handler(OverflowError, data_error)
     app.add_exception_handler(Exception, unexpected)
+    # Added first, so it sits inside every other middleware: see LastResort.
+    app.add_middleware(LastResort)
+    document_problems(app)
+
+
+def internal_error(exc: BaseException) -> JSONResponse:
+    # Logged with its trace for operators (types and frames only); the client sees no
+    # internals.
+    log.error("unhandled error: %s", _summary(exc))
+    return problem_response(
+        500,
+        detail="Something went wrong on our side.",
+        type_=PROBLEM_BASE + "internal-error",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+class LastResort:
+    """Answers an unexpected exception with the 500 problem and does not re-raise it.
+
+    Starlette's outermost ``ServerErrorMiddleware`` re-raises after its handler has run, so
+    that the server logs the error: uvicorn would then log the exception's message, and the
+    messages of response-validation and database errors carry the values involved (a
+    leaver's profile, SQL parameters). Stopping the exception here keeps personal data out
+    of the logs, and the 500 passes through ``ResponseHeaders`` like any other response.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except StarletteHTTPException:
+            raise  # e.g. the body limit's 413, rendered further out
+        except Exception as exc:
+            if started:
+                raise  # too late for a problem document; the server must drop the connection
+            await internal_error(exc)(scope, receive, send)
+
+
+_BODY_PARSE_ERROR = "There was an error parsing the body"
+
+
+def _invalid_json() -> JSONResponse:
+    return problem_response(
+        422,
+        title="The request is not valid",
+        detail="The body is not valid JSON.",
+        type_=PROBLEM_BASE + "validation-error",
+        errors=[{"loc": ["body"], "msg": "The body is not valid JSON"}],
+    )
+
+
+def _unstorable() -> JSONResponse:
+    return problem_response(
+        422,
+        title="The request is not valid",
+        detail="A value is out of range or holds a character that cannot be stored "
+        "(such as NUL, U+0000).",
+        type_=PROBLEM_BASE + "validation-error",
+        errors=[{"loc": [], "msg": "A value is out of range or holds a NUL character"}],
+    )
+
+
+# --- OpenAPI: every error response of the resource API is a problem document -----------
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details. Nothing in it repeats what was sent.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "description": "A relative reference: /problems/<slug>"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "422 only: where and what, never the submitted value.",
+            "items": {
+                "type": "object",
+                "required": ["loc", "msg"],
+                "properties": {
+                    "loc": {
+                        "type": "array",
+                        "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                    },
+                    "msg": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+_PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def problem_documents(spec: dict[str, Any]) -> dict[str, Any]:
+    """Declare ``application/problem+json`` (the ``Problem`` schema) for every 4xx/5xx of
+    the resource API, replacing FastAPI's default ``application/json`` validation error.
+    The OAuth endpoints keep their RFC 6749 error bodies. Idempotent."""
+    for path, operations in spec.get("paths", {}).items():
+        if path.startswith("/oauth/"):
+            continue
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                if str(status)[:1] in ("4", "5"):
+                    response["content"] = dict(_PROBLEM_CONTENT)
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    text = repr(spec["paths"])
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if f"#/components/schemas/{unused}'" not in text:
+            schemas.pop(unused, None)
+    return spec
+
+
+def document_problems(app: FastAPI) -> None:
+    generate: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problem_documents(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -20,7 +20,7 @@ from app.auth.bearer import bearer_principal, check_scopes, invalid_token
 from app.auth.principal import Unconfirmed
 from app.auth.scopes import PROFILES_READ
 from app.auth.tokens import InvalidToken
-from app.errors import OnwardError, problem_response
+from app.errors import OnwardError, internal_error, problem_response
 from app.profiles import service
 
 PREFIX = "/v1/profiles/"
@@ -61,7 +61,12 @@ class PartnerReadFastPath:
                 )
             except InvalidToken as exc:
                 raise invalid_token() from exc
-        except OnwardError as exc:
+        except Exception as exc:
+            if not isinstance(exc, OnwardError):
+                # As errors.LastResort does for every other route: a 500 problem, logged
+                # by type and frames only, never re-raised (messages can hold values).
+                await internal_error(exc)(scope, receive, send)
+                return
             problem = problem_response(
                 exc.status,
                 title=exc.title,

@@ -52,7 +52,14 @@ def parse_if_match(header: str | None) -> set[int] | None:
     versions: set[int] = set()
     for tag in header.split(","):
         tag = tag.strip()
-        if len(tag) > 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
+        # A version is a bigint: more than 19 digits can name none (and int() of thousands
+        # of digits raises).
+        if (
+            2 < len(tag) <= 21
+            and tag[0] == tag[-1] == '"'
+            and tag[1:-1].isascii()
+            and tag[1:-1].isdigit()
+        ):
             versions.add(int(tag[1:-1]))
     return versions
 
@@ -116,7 +123,8 @@ async def patch_me(
     expected = parse_if_match(if_match)
     try:
         patch = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: nesting deeper than any profile (and than the parser's stack).
         raise ValidationFailed("The body is not valid JSON", loc=["body"]) from None
     profile = await service.patch_own_profile(
         session, principal.profile_id, patch, if_match=expected

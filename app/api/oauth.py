@@ -133,7 +133,21 @@ async def _token_request(request: Request) -> TokenRequest:
     if content_type != FORM:
         raise invalid_request(f"Send the parameters as {FORM}")
     params = grants.parse_form(await request.body())
-    return TokenRequest(params, request.headers.get("authorization"))
+    # PostgreSQL stores no NUL character, so no client id, secret, reference or PIN holds
+    # one: answer here, before a look-up the database would refuse (a 500 otherwise). A
+    # token to revoke or introspect is only ever verified, never looked up, so RFC 7009's
+    # "200 whatever the token" and RFC 7662's inactive answer still apply to it.
+    if any(
+        "\x00" in name or "\x00" in value
+        for name, value in params.items()
+        if name not in ("token", "token_type_hint")
+    ):
+        raise invalid_request("A parameter holds a NUL character")
+    token_request = TokenRequest(params, request.headers.get("authorization"))
+    credentials = client_credentials_of(token_request)
+    if credentials is not None and "\x00" in credentials.client_id:
+        raise invalid_client()
+    return token_request
 
 
 @router.post(

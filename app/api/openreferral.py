@@ -40,7 +40,7 @@ async def list_services(
     search: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     organization_id: uuid.UUID | None = None,
     modified_after: datetime | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> dict[str, Any]:
     """Every published offer valid today, as an HSDS 3 service, oldest first (stable for

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from app.consent import catalogue
+from app.errors import refuse_nul
 from app.offers.schedule import parse_hhmm
 
 Category = Literal[
@@ -90,6 +91,11 @@ class _Request(BaseModel):
         if isinstance(data, dict):
             return {k: v for k, v in data.items() if v is not None}
         return data
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return refuse_nul(value)
 
 
 class Eligibility(_Request):

@@ -20,13 +20,19 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    field_validator,
 )
 
-from app.errors import ValidationFailed
+from app.errors import ValidationFailed, refuse_nul, safe_loc, safe_message
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return refuse_nul(value)
 
 
 Text40 = Annotated[str, StringConstraints(min_length=1, max_length=40)]
@@ -47,7 +53,10 @@ def _not_future(value: date) -> date:
 
 
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00:00-12:00 and the like have no UTC time
+        raise ValueError("is out of range once converted to UTC") from None
 
 
 UtcDateTime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
@@ -198,11 +207,8 @@ def validate_document(document: Any, loc_prefix: tuple[str, ...]) -> dict[str, A
         return normalised(ProfileData.model_validate(document))
     except ValidationError as exc:
         errors = [
-            {
-                "loc": [*loc_prefix, *(str(p) if not isinstance(p, int) else p for p in e["loc"])],
-                "msg": e["msg"],
-            }
-            for e in exc.errors(include_url=False, include_input=False, include_context=False)
+            {"loc": [*loc_prefix, *safe_loc(e["loc"])], "msg": safe_message(e)}
+            for e in exc.errors(include_url=False, include_context=False)
         ]
         raise ValidationFailed("The profile is not valid; see errors.", errors=errors) from None
 

@@ -182,8 +182,7 @@ async def test_concurrent_reads_each_record_their_event(
     cursor = None
     while True:
         params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
-        page = (await client.get("/v1/me/access-log", params=params,
-                                 headers=leaver.headers)).json()
+        page = (await client.get("/v1/me/access-log", params=params, headers=leaver.headers)).json()
         seen += [e["id"] for e in page["items"]]
         cursor = page["next_cursor"]
         if not cursor:
@@ -211,3 +210,20 @@ async def test_failed_group_commit_fails_every_read_in_it(
         assert a.headers["content-type"].startswith("application/problem+json")
         assert "contact" not in a.text
         assert a.headers["retry-after"] == "5"
+
+
+async def test_unexpected_error_on_the_fast_path_is_a_bare_500(
+    client: httpx.AsyncClient, actors: Actors, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.profiles import service
+
+    async def boom(*_: object) -> None:
+        raise RuntimeError("SENTINEL-STORY-IN-AN-ERROR")
+
+    partner = await actors.client("profiles:read")
+    monkeypatch.setattr(service, "read_for_partner", boom)
+    r = await client.get(f"/v1/profiles/{uuid.uuid4()}", headers=partner.headers)
+    assert r.status_code == 500
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.headers["cache-control"] == "no-store"
+    assert "SENTINEL" not in r.text
