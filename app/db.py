@@ -42,8 +42,6 @@ class Database:
     # no ORM, no BEGIN/COMMIT round trips. None in tests, where raw() borrows the
     # session's connection so the test's transaction still wraps everything.
     pool: Any = None
-    # Group commit of access events on that pool (audit/batch.py); None in tests.
-    events: Any = None
 
     @asynccontextmanager
     async def raw(self) -> AsyncIterator[asyncpg.Connection]:

@@ -34,7 +34,6 @@ from app.api import (
     wellknown,
 )
 from app.api.fast import PartnerReadFastPath
-from app.audit.batch import AccessEventBatcher
 from app.auth.bootstrap import ensure_bootstrap_admin
 from app.auth.tokens import KeyRing, TokenService, load_or_create_key
 from app.db import Database, make_database, make_engine, make_pool
@@ -110,7 +109,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             url = embedded.database_url(explicit, settings.data_dir)
             app.state.db = make_database(make_engine(url, settings))
             app.state.db.pool = await make_pool(url, settings)
-            app.state.db.events = AccessEventBatcher(app.state.db.pool)
         else:
             app.state.db = database
         app.state.settings = settings
@@ -138,10 +136,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     install_error_handlers(app)
     app.add_middleware(ResponseHeaders)
+    # Added after the others, so it runs first: an oversized body is refused before
+    # anything else. The fast path, outermost, only takes body-less GETs.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.fast_partner_read:
         app.add_middleware(PartnerReadFastPath)
-    # Added last, so it runs first: an oversized body is refused before anything else.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_docs(app)

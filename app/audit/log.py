@@ -18,7 +18,6 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.batch import INSERT_EVENT
 from app.errors import ServiceUnavailable, ValidationFailed
 from app.profiles.pagination import decode_cursor, encode_cursor
 
@@ -53,6 +52,12 @@ def _unrecorded() -> ServiceUnavailable:
         "Try again shortly.",
         headers={"Retry-After": "5"},
     )
+
+
+INSERT_EVENT = (
+    "INSERT INTO access_events (id, profile_id, organisation_id, client_id, action, fields, "
+    "grant_ids, at) VALUES ($1, $2, $3, $4, $5, $6, $7, clock_timestamp())"
+)
 
 
 def event_row(

@@ -23,7 +23,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.log import AccessRecord, event_row, record_read_raw, record_reads
+from app.audit.log import AccessRecord, record_read_raw, record_reads
 from app.auth.pins import hash_pin, validate_pin
 from app.auth.principal import LIVENESS_SQL, Principal, Unconfirmed
 from app.auth.tokens import InvalidToken
@@ -262,17 +262,12 @@ async def read_for_partner(db: Database, caller: Unconfirmed, profile_id: str) -
             row["grant_fields"],
             now,
         )
-        if db.events is None:  # tests: inside the test's transaction
-            await record_read_raw(
-                conn,
-                organisation_id=principal.org_id,
-                client_id=principal.client_id,
-                record=record,
-            )
-            return view
-    # The connection is back in the pool; wait for this read's event to be committed in
-    # the next group commit (audit/batch.py) before anything is returned.
-    await db.events.append(event_row(principal.org_id, principal.client_id, record))
+        # Autocommit with synchronous commit: durable before the response is sent.
+        # (Concurrent reads share WAL flushes through PostgreSQL's own group commit; an
+        # application-level batcher measured worse: same throughput, 2x the p99.)
+        await record_read_raw(
+            conn, organisation_id=principal.org_id, client_id=principal.client_id, record=record
+        )
     return view
 
 
