@@ -164,8 +164,16 @@ _VISIBLE_TO_ORGANISATION = """
        AND g.expires_at > :now
 """
 
+# Only the sections the grants touch leave the database: a profile's story or health
+# notes are not even read unless a grant names them. consent.policy.disclose then cuts
+# that down to exactly the granted leaves; this projection is a first, coarser fence.
 _SELECT_WITH_GRANTS = """
-    SELECT p.id, p.data, p.version, p.updated_at,
+    SELECT p.id, p.version, p.updated_at,
+           COALESCE((SELECT jsonb_object_agg(s.section, p.data -> s.section)
+                       FROM (SELECT DISTINCT split_part(f, '.', 1) AS section
+                               FROM jsonb_array_elements(jsonb_agg(to_jsonb(g.fields))) AS a,
+                                    jsonb_array_elements_text(a) AS f) AS s
+                      WHERE p.data ? s.section), '{}'::jsonb) AS data,
            array_agg(g.id ORDER BY g.granted_at, g.id) AS grant_ids,
            array_agg(g.expires_at ORDER BY g.granted_at, g.id) AS grant_expiry,
            jsonb_agg(to_jsonb(g.fields) ORDER BY g.granted_at, g.id) AS grant_fields
