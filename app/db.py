@@ -91,6 +91,8 @@ def make_engine(url: str, settings: Settings) -> AsyncEngine:
         max_overflow=settings.db.max_overflow,
         pool_pre_ping=False,
         echo=settings.db.echo,
+        # Exception texts then never carry SQL parameters (a story, a phone number).
+        hide_parameters=True,
         connect_args={"server_settings": {"application_name": "onward"}},
     )
 
