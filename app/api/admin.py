@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import Admin
 from app.auth import clients, organisations
-from app.auth.paging import DEFAULT_LIMIT, MAX_LIMIT
 from app.auth.schemas import (
     Client,
     ClientCreate,
@@ -22,13 +21,9 @@ from app.auth.schemas import (
     OrganisationPage,
 )
 from app.db import Session
+from app.pagination import DEFAULT_LIMIT, Cursor, Limit
 
 router = APIRouter(tags=["admin"])
-
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size, 1–100.")]
-Cursor = Annotated[
-    str | None, Query(max_length=500, description="`next_cursor` of the previous page.")
-]
 
 _AUTH: dict[int | str, dict[str, Any]] = {
     401: {"description": "No token, or an invalid, expired or revoked one"},
@@ -60,7 +55,8 @@ async def list_organisations(
     principal: Admin, session: Session, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> Any:
     """Every organisation, newest first."""
-    return await organisations.list_organisations(session, limit=limit, cursor=cursor)
+    items, next_cursor = await organisations.list_organisations(session, limit=limit, cursor=cursor)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.post(
@@ -98,9 +94,10 @@ async def list_clients(
     cursor: Cursor = None,
 ) -> Any:
     """Clients, newest first, active or not. Secrets are never listed."""
-    return await clients.list_clients(
+    items, next_cursor = await clients.list_clients(
         session, limit=limit, cursor=cursor, organisation_id=organisation_id
     )
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.post(

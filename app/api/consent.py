@@ -14,7 +14,7 @@ from app.consent.catalogue import FIELDS, PURPOSES
 from app.consent.schemas import FieldInfo, Grant, GrantCreate, GrantPage, PurposeInfo
 from app.db import Session
 from app.errors import NotFound
-from app.profiles.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.pagination import DEFAULT_LIMIT, Cursor, Limit
 
 router = APIRouter()
 
@@ -102,8 +102,8 @@ async def list_grants(
         Literal["active", "revoked", "expired"] | None,
         Query(description="Only grants in this status; all of them when absent."),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Every grant you have made — active, revoked and expired — newest first."""
     items, next_cursor = await service.list_grants(

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 
 from app.api.deps import Leaver
 from app.audit.log import access_log
 from app.audit.schemas import AccessLogPage
 from app.db import Session
 from app.errors import PreconditionRequired, UnsupportedMediaType, ValidationFailed
+from app.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.profiles import service
-from app.profiles.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.profiles.schema import OwnProfile
 
 router = APIRouter()
@@ -142,8 +142,8 @@ async def patch_me(
 async def read_access_log(
     principal: Leaver,
     session: Session,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Who saw what of your profile, when, and under which grants — newest first."""
     items, next_cursor = await access_log(

@@ -22,6 +22,7 @@ from app.offers.schemas import (
     OfferMatchPage,
     OfferPage,
 )
+from app.pagination import DEFAULT_LIMIT, Cursor, Limit
 
 router = APIRouter(tags=["offers"])
 
@@ -101,8 +102,8 @@ async def search_offers(
         str | None, Query(description="`lat,lon`: only offers with a place within radius_km")
     ] = None,
     radius_km: Annotated[float | None, Query(gt=0, le=500)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Published offers valid today (Europe/London date), newest first; with `near`, sorted
     by great-circle distance (then id) instead. No token needed.
@@ -224,8 +225,8 @@ async def my_offers(
     principal: Leaver,
     session: Session,
     within_hours: Annotated[int, Query(ge=1, le=336)] = 72,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """The published offers you are eligible for (gender, age from your date of birth,
     cohorts, release area and local connection), best first: by your need in the offer's

@@ -6,11 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from app.api.admin import Cursor, Limit
 from app.auth import organisations
-from app.auth.paging import DEFAULT_LIMIT
 from app.auth.schemas import OrganisationSummary, OrganisationSummaryPage
 from app.db import Session
+from app.pagination import DEFAULT_LIMIT, Cursor, Limit
 
 router = APIRouter(tags=["organisations"])
 
@@ -32,9 +31,10 @@ async def find_organisations(
 ) -> Any:
     """Organisations whose name contains `q` (ignoring case), newest first. No token is
     needed; only `id`, `name` and `kind` are shown."""
-    return await organisations.list_organisations(
+    items, next_cursor = await organisations.list_organisations(
         session, limit=limit, cursor=cursor, name_contains=(q or "").strip() or None
     )
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get(

@@ -11,8 +11,8 @@ from app.api.deps import Kiosk, PartnerReader, PartnerReaderUnconfirmed
 from app.auth.bearer import invalid_token
 from app.auth.tokens import InvalidToken
 from app.db import Session
+from app.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.profiles import service
-from app.profiles.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.profiles.schema import (
     PartnerProfile,
     PartnerProfilePage,
@@ -100,8 +100,8 @@ async def list_profiles(
         AwareDatetime | None,
         Query(description="Only profiles updated at or after this instant (RFC 3339)."),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> Response:
     """Every profile shared with your organisation, most recently updated first.
 

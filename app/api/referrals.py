@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from app.api.deps import Leaver, ReferralReader, ReferralWriter
 from app.auth.tokens import TokenService
 from app.db import Session
-from app.pagination import Cursor, Limit, Page
+from app.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from app.referrals import progress, service
 from app.referrals.schemas import (
     ProgressCreate,
@@ -86,7 +86,7 @@ async def list_my_referrals(
     principal: Leaver,
     session: Session,
     status: StatusFilter = None,
-    limit: Limit = 20,
+    limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> object:
     """Your referrals, newest first, each with its full history (oldest first): every
@@ -138,7 +138,7 @@ async def list_referrals(
     principal: ReferralReader,
     session: Session,
     status: StatusFilter = None,
-    limit: Limit = 20,
+    limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> object:
     """Referrals to your organisation, newest first, each with the leaver's `profile_id`
@@ -215,7 +215,7 @@ async def record_progress(body: ProgressCreate, principal: Leaver, session: Sess
 
 @router.get("/v1/me/progress", response_model=Page[ProgressReading], responses=_AUTH)
 async def list_progress(
-    principal: Leaver, session: Session, limit: Limit = 20, cursor: Cursor = None
+    principal: Leaver, session: Session, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> object:
     """The leaver's progress readings, newest first."""
     rows, next_cursor = await progress.list_progress(session, principal.profile_id, limit, cursor)
