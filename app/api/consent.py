@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from app.api.deps import Leaver
+from app.api.problems import problem, token
+from app.auth import scopes as S
 from app.auth.tokens import TokenService
 from app.consent import service
 from app.consent.catalogue import FIELDS, PURPOSES
@@ -31,10 +33,7 @@ _FIELDS = [
 ]
 _PURPOSES = [{"code": p.code, "label": p.label, "description": p.description} for p in PURPOSES]
 
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No valid access token"},
-    403: {"description": "The token lacks scope `self`"},
-}
+_PROBLEMS = token(S.SELF)
 
 
 @router.get("/v1/consent/fields", tags=["consent"], response_model=list[FieldInfo])
@@ -63,11 +62,12 @@ async def list_purposes(response: Response) -> list[dict[str, str]]:
     response_model=Grant,
     responses={
         **_PROBLEMS,
-        422: {
-            "description": "Unknown path, purpose or organisation; bad expiry; or "
+        **problem(
+            422,
+            "Unknown path, purpose or organisation; bad expiry; or "
             "`/problems/explicit-consent-required` when sensitive data is shared without "
-            '`"explicit": true`'
-        },
+            '`"explicit": true`',
+        ),
     },
 )
 async def create_grant(
@@ -116,7 +116,7 @@ async def list_grants(
     "/v1/me/consents/{grant_id}/revoke",
     tags=["consent"],
     response_model=Grant,
-    responses={**_PROBLEMS, 404: {"description": "No such grant of yours"}},
+    responses=_PROBLEMS | problem(404, "No such grant of yours"),
 )
 async def revoke_grant(grant_id: str, principal: Leaver, session: Session) -> dict[str, Any]:
     """Withdraw a grant at once: from the next request on, it discloses nothing.

@@ -8,8 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request, Response
 
 from app.api.deps import Leaver
+from app.api.problems import problem, token
 from app.audit.log import access_log
 from app.audit.schemas import AccessLogPage
+from app.auth import scopes as S
 from app.db import Session
 from app.errors import PreconditionRequired, UnsupportedMediaType, ValidationFailed
 from app.pagination import DEFAULT_LIMIT, Cursor, Limit
@@ -29,11 +31,7 @@ _ETAG: dict[int | str, dict[str, Any]] = {
         }
     }
 }
-_AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No valid access token"},
-    403: {"description": "The token lacks scope `self`"},
-    404: {"description": "The profile no longer exists"},
-}
+_AUTH = token(S.SELF) | problem(404, "The profile no longer exists")
 
 
 def etag(version: int) -> str:
@@ -86,10 +84,10 @@ async def read_me(principal: Leaver, session: Session, response: Response) -> di
     responses={
         **_ETAG,
         **_AUTH,
-        412: {"description": "If-Match does not match the current version"},
-        415: {"description": "Not application/merge-patch+json (or application/json)"},
-        422: {"description": "Not valid JSON, or the patched profile is not valid"},
-        428: {"description": "If-Match is missing"},
+        **problem(412, "If-Match does not match the current version"),
+        **problem(415, "Not application/merge-patch+json (or application/json)"),
+        **problem(422, "Not valid JSON, or the patched profile is not valid"),
+        **problem(428, "If-Match is missing"),
     },
     openapi_extra={
         "requestBody": {

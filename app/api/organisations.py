@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from app.api.problems import problem
 from app.auth import organisations
 from app.auth.schemas import OrganisationSummary, OrganisationSummaryPage
 from app.db import Session
@@ -18,7 +19,7 @@ router = APIRouter(tags=["organisations"])
     "/v1/organisations",
     response_model=OrganisationSummaryPage,
     summary="Find organisations by name",
-    responses={422: {"description": "Invalid q, limit or cursor"}},
+    responses=problem(422, "Invalid q, limit or cursor"),
 )
 async def find_organisations(
     session: Session,
@@ -41,7 +42,7 @@ async def find_organisations(
     "/v1/organisations/{organisation_id}",
     response_model=OrganisationSummary,
     summary="An organisation",
-    responses={404: {"description": "No such organisation"}},
+    responses=problem(404, "No such organisation"),
 )
 async def get_organisation(organisation_id: str, session: Session) -> Any:
     """`id`, `name` and `kind` of one organisation. No token is needed. An unknown or
