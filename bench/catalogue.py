@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from app import embedded
 from app.migrate import upgrade
 from app.offers.schedule import DAYS
+from app.offers.schemas import CATEGORIES
 from app.offers.service import CatalogueQuery, catalogue_sql, london_today, search_offers
 
 P95_FLOOR_MS = 30.0
@@ -49,17 +50,6 @@ AREAS = [
     ("E07000179", 51.6080, -1.2410),
     ("E07000180", 51.6708, -1.2830),
     ("E07000181", 51.7840, -1.4850),
-]
-CATEGORIES = [
-    "accommodation",
-    "attitudes_behaviour",
-    "children_families",
-    "drugs_alcohol",
-    "education_work",
-    "finance_id",
-    "health",
-    "wellbeing",
-    "practical",
 ]
 WORDS = (
     "housing shelter hostel tenancy rent deposit benefits universal credit bank account "

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from app.api.deps import Admin
+from app.api.problems import problem, token
 from app.auth import clients, organisations
-from app.auth.paging import DEFAULT_LIMIT, MAX_LIMIT
+from app.auth import scopes as S
 from app.auth.schemas import (
     Client,
     ClientCreate,
@@ -22,19 +23,12 @@ from app.auth.schemas import (
     OrganisationPage,
 )
 from app.db import Session
+from app.pagination import DEFAULT_LIMIT, Cursor, Limit
 
 router = APIRouter(tags=["admin"])
 
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size, 1–100.")]
-Cursor = Annotated[
-    str | None, Query(max_length=500, description="`next_cursor` of the previous page.")
-]
-
-_AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No token, or an invalid, expired or revoked one"},
-    403: {"description": "The token lacks the `admin` scope"},
-}
-_UNKNOWN_CLIENT: dict[int | str, dict[str, Any]] = {**_AUTH, 404: {"description": "No such client"}}
+_AUTH = token(S.ADMIN)
+_UNKNOWN_CLIENT = _AUTH | problem(404, "No such client")
 
 
 @router.post(
@@ -42,7 +36,7 @@ _UNKNOWN_CLIENT: dict[int | str, dict[str, Any]] = {**_AUTH, 404: {"description"
     status_code=201,
     response_model=Organisation,
     summary="Create an organisation",
-    responses={**_AUTH, 422: {"description": "Invalid name or kind"}},
+    responses=_AUTH | problem(422, "Invalid name or kind"),
 )
 async def create_organisation(body: OrganisationCreate, principal: Admin, session: Session) -> Any:
     """A provider, partner, establishment (prison) or operator organisation. Give it
@@ -54,13 +48,14 @@ async def create_organisation(body: OrganisationCreate, principal: Admin, sessio
     "/v1/admin/organisations",
     response_model=OrganisationPage,
     summary="List organisations",
-    responses={**_AUTH, 422: {"description": "Invalid limit or cursor"}},
+    responses=_AUTH | problem(422, "Invalid limit or cursor"),
 )
 async def list_organisations(
     principal: Admin, session: Session, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> Any:
     """Every organisation, newest first."""
-    return await organisations.list_organisations(session, limit=limit, cursor=cursor)
+    items, next_cursor = await organisations.list_organisations(session, limit=limit, cursor=cursor)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.post(
@@ -68,7 +63,7 @@ async def list_organisations(
     status_code=201,
     response_model=ClientCreated,
     summary="Create a client",
-    responses={**_AUTH, 422: {"description": "Unknown organisation or invalid scopes"}},
+    responses=_AUTH | problem(422, "Unknown organisation or invalid scopes"),
 )
 async def create_client(body: ClientCreate, principal: Admin, session: Session) -> Any:
     """An OAuth2 client of an organisation, with the scopes it may ask for (any but
@@ -86,7 +81,7 @@ async def create_client(body: ClientCreate, principal: Admin, session: Session) 
     "/v1/admin/clients",
     response_model=ClientPage,
     summary="List clients",
-    responses={**_AUTH, 422: {"description": "Invalid limit or cursor"}},
+    responses=_AUTH | problem(422, "Invalid limit or cursor"),
 )
 async def list_clients(
     principal: Admin,
@@ -98,9 +93,10 @@ async def list_clients(
     cursor: Cursor = None,
 ) -> Any:
     """Clients, newest first, active or not. Secrets are never listed."""
-    return await clients.list_clients(
+    items, next_cursor = await clients.list_clients(
         session, limit=limit, cursor=cursor, organisation_id=organisation_id
     )
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.post(

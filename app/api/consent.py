@@ -8,13 +8,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from app.api.deps import Leaver
+from app.api.problems import problem, token
+from app.auth import scopes as S
 from app.auth.tokens import TokenService
 from app.consent import service
 from app.consent.catalogue import FIELDS, PURPOSES
 from app.consent.schemas import FieldInfo, Grant, GrantCreate, GrantPage, PurposeInfo
 from app.db import Session
 from app.errors import NotFound
-from app.profiles.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.pagination import DEFAULT_LIMIT, Cursor, Limit
 
 router = APIRouter()
 
@@ -31,10 +33,7 @@ _FIELDS = [
 ]
 _PURPOSES = [{"code": p.code, "label": p.label, "description": p.description} for p in PURPOSES]
 
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No valid access token"},
-    403: {"description": "The token lacks scope `self`"},
-}
+_PROBLEMS = token(S.SELF)
 
 
 @router.get("/v1/consent/fields", tags=["consent"], response_model=list[FieldInfo])
@@ -63,11 +62,12 @@ async def list_purposes(response: Response) -> list[dict[str, str]]:
     response_model=Grant,
     responses={
         **_PROBLEMS,
-        422: {
-            "description": "Unknown path, purpose or organisation; bad expiry; or "
+        **problem(
+            422,
+            "Unknown path, purpose or organisation; bad expiry; or "
             "`/problems/explicit-consent-required` when sensitive data is shared without "
-            '`"explicit": true`'
-        },
+            '`"explicit": true`',
+        ),
     },
 )
 async def create_grant(
@@ -102,8 +102,8 @@ async def list_grants(
         Literal["active", "revoked", "expired"] | None,
         Query(description="Only grants in this status; all of them when absent."),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Every grant you have made — active, revoked and expired — newest first."""
     items, next_cursor = await service.list_grants(
@@ -116,7 +116,7 @@ async def list_grants(
     "/v1/me/consents/{grant_id}/revoke",
     tags=["consent"],
     response_model=Grant,
-    responses={**_PROBLEMS, 404: {"description": "No such grant of yours"}},
+    responses=_PROBLEMS | problem(404, "No such grant of yours"),
 )
 async def revoke_grant(grant_id: str, principal: Leaver, session: Session) -> dict[str, Any]:
     """Withdraw a grant at once: from the next request on, it discloses nothing.

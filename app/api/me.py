@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 
 from app.api.deps import Leaver
+from app.api.problems import problem, token
 from app.audit.log import access_log
 from app.audit.schemas import AccessLogPage
+from app.auth import scopes as S
 from app.db import Session
 from app.errors import PreconditionRequired, UnsupportedMediaType, ValidationFailed
+from app.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.profiles import service
-from app.profiles.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.profiles.schema import OwnProfile
 
 router = APIRouter()
@@ -29,11 +31,7 @@ _ETAG: dict[int | str, dict[str, Any]] = {
         }
     }
 }
-_AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No valid access token"},
-    403: {"description": "The token lacks scope `self`"},
-    404: {"description": "The profile no longer exists"},
-}
+_AUTH = token(S.SELF) | problem(404, "The profile no longer exists")
 
 
 def etag(version: int) -> str:
@@ -86,10 +84,10 @@ async def read_me(principal: Leaver, session: Session, response: Response) -> di
     responses={
         **_ETAG,
         **_AUTH,
-        412: {"description": "If-Match does not match the current version"},
-        415: {"description": "Not application/merge-patch+json (or application/json)"},
-        422: {"description": "Not valid JSON, or the patched profile is not valid"},
-        428: {"description": "If-Match is missing"},
+        **problem(412, "If-Match does not match the current version"),
+        **problem(415, "Not application/merge-patch+json (or application/json)"),
+        **problem(422, "Not valid JSON, or the patched profile is not valid"),
+        **problem(428, "If-Match is missing"),
     },
     openapi_extra={
         "requestBody": {
@@ -142,8 +140,8 @@ async def patch_me(
 async def read_access_log(
     principal: Leaver,
     session: Session,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Who saw what of your profile, when, and under which grants — newest first."""
     items, next_cursor = await access_log(

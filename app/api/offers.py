@@ -9,6 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from app.api.deps import Leaver, OfferWriter, optional_principal
+from app.api.problems import problem, token
+from app.auth import scopes as S
 from app.auth.principal import Principal
 from app.db import Session
 from app.errors import ValidationFailed
@@ -22,26 +24,16 @@ from app.offers.schemas import (
     OfferMatchPage,
     OfferPage,
 )
+from app.pagination import DEFAULT_LIMIT, Cursor, Limit
 
 router = APIRouter(tags=["offers"])
 
 PUBLIC_CACHE = "public, max-age=60"
 
-_problem: dict[str, Any] = {"content": {"application/problem+json": {}}}
-R401: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or invalid token", **_problem}
-}
-R403: dict[int | str, dict[str, Any]] = {
-    403: {"description": "The token lacks the scope", **_problem}
-}
-R404: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such offer, or not yours to see", **_problem}
-}
-R412: dict[int | str, dict[str, Any]] = {
-    412: {"description": "If-Match names an old version", **_problem}
-}
-R422: dict[int | str, dict[str, Any]] = {422: {"description": "Invalid request", **_problem}}
-R428: dict[int | str, dict[str, Any]] = {428: {"description": "If-Match is required", **_problem}}
+_WRITER = token(S.OFFERS_WRITE)
+_UNKNOWN = problem(404, "No such offer, or not yours to see")
+_STALE = problem(412, "If-Match names an old version")
+_INVALID = problem(422, "Invalid request")
 
 
 def _etag(response: Response, offer: Offer) -> Offer:
@@ -54,7 +46,7 @@ def _etag(response: Response, offer: Offer) -> Offer:
     status_code=201,
     response_model=Offer,
     summary="Publish an offer",
-    responses={**R401, **R403, **R422},
+    responses=_WRITER | _INVALID,
 )
 async def create_offer(
     body: OfferCreate, principal: OfferWriter, session: Session, response: Response
@@ -78,7 +70,7 @@ async def create_offer(
     "/v1/offers",
     response_model=OfferPage,
     summary="Search the public catalogue",
-    responses={**R422},
+    responses=_INVALID,
 )
 async def search_offers(
     session: Session,
@@ -101,8 +93,8 @@ async def search_offers(
         str | None, Query(description="`lat,lon`: only offers with a place within radius_km")
     ] = None,
     radius_km: Annotated[float | None, Query(gt=0, le=500)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Published offers valid today (Europe/London date), newest first; with `near`, sorted
     by great-circle distance (then id) instead. No token needed.
@@ -156,7 +148,7 @@ def _parse_near(near: str | None) -> tuple[float, float] | None:
     "/v1/offers/{offer_id}",
     response_model=Offer,
     summary="Read an offer",
-    responses={**R401, **R404},
+    responses=problem(401, "Invalid token (none is needed)") | _UNKNOWN,
 )
 async def read_offer(
     offer_id: uuid.UUID,
@@ -178,7 +170,7 @@ async def read_offer(
     "/v1/offers/{offer_id}",
     response_model=Offer,
     summary="Replace an offer",
-    responses={**R401, **R403, **R404, **R412, **R422, **R428},
+    responses=_WRITER | _UNKNOWN | _STALE | _INVALID | problem(428, "If-Match is required"),
 )
 async def replace_offer(
     offer_id: uuid.UUID,
@@ -199,7 +191,7 @@ async def replace_offer(
     "/v1/offers/{offer_id}",
     status_code=204,
     summary="Withdraw an offer",
-    responses={**R401, **R403, **R404, **R412},
+    responses=_WRITER | _UNKNOWN | _STALE,
 )
 async def withdraw_offer(
     offer_id: uuid.UUID,
@@ -218,14 +210,14 @@ async def withdraw_offer(
     "/v1/me/offers",
     response_model=OfferMatchPage,
     summary="Offers for me, open when I walk out",
-    responses={**R401, **R403, **R422},
+    responses=token(S.SELF) | _INVALID,
 )
 async def my_offers(
     principal: Leaver,
     session: Session,
     within_hours: Annotated[int, Query(ge=1, le=336)] = 72,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """The published offers you are eligible for (gender, age from your date of birth,
     cohorts, release area and local connection), best first: by your need in the offer's

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from app.api.problems import problem
 from app.db import Session
 from app.errors import ValidationFailed
 from app.offers import openreferral, service
@@ -15,7 +16,6 @@ from app.offers import openreferral, service
 router = APIRouter(tags=["openreferral"])
 
 PUBLIC_CACHE = "public, max-age=60"
-_problem: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 @router.get("/v1/openreferral/", summary="API information (HSDS 3)")
@@ -32,7 +32,7 @@ async def api_info(request: Request, response: Response) -> dict[str, Any]:
 @router.get(
     "/v1/openreferral/services",
     summary="Published offers as HSDS services",
-    responses={422: {"description": "Invalid request", **_problem}},
+    responses=problem(422, "Invalid request"),
 )
 async def list_services(
     session: Session,
@@ -66,7 +66,7 @@ async def list_services(
 @router.get(
     "/v1/openreferral/services/{service_id}",
     summary="One published offer as an HSDS service",
-    responses={404: {"description": "No such published offer", **_problem}},
+    responses=problem(404, "No such published offer"),
 )
 async def read_service(
     service_id: uuid.UUID, session: Session, response: Response

@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from app.api.admin import Cursor, Limit
+from app.api.problems import problem
 from app.auth import organisations
-from app.auth.paging import DEFAULT_LIMIT
 from app.auth.schemas import OrganisationSummary, OrganisationSummaryPage
 from app.db import Session
+from app.pagination import DEFAULT_LIMIT, Cursor, Limit
 
 router = APIRouter(tags=["organisations"])
 
@@ -19,7 +19,7 @@ router = APIRouter(tags=["organisations"])
     "/v1/organisations",
     response_model=OrganisationSummaryPage,
     summary="Find organisations by name",
-    responses={422: {"description": "Invalid q, limit or cursor"}},
+    responses=problem(422, "Invalid q, limit or cursor"),
 )
 async def find_organisations(
     session: Session,
@@ -32,16 +32,17 @@ async def find_organisations(
 ) -> Any:
     """Organisations whose name contains `q` (ignoring case), newest first. No token is
     needed; only `id`, `name` and `kind` are shown."""
-    return await organisations.list_organisations(
+    items, next_cursor = await organisations.list_organisations(
         session, limit=limit, cursor=cursor, name_contains=(q or "").strip() or None
     )
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get(
     "/v1/organisations/{organisation_id}",
     response_model=OrganisationSummary,
     summary="An organisation",
-    responses={404: {"description": "No such organisation"}},
+    responses=problem(404, "No such organisation"),
 )
 async def get_organisation(organisation_id: str, session: Session) -> Any:
     """`id`, `name` and `kind` of one organisation. No token is needed. An unknown or

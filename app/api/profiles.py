@@ -8,11 +8,13 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 
 from app.api.deps import Kiosk, PartnerReader, PartnerReaderUnconfirmed
+from app.api.problems import problem, token
+from app.auth import scopes as S
 from app.auth.bearer import invalid_token
 from app.auth.tokens import InvalidToken
 from app.db import Session
+from app.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.profiles import service
-from app.profiles.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.profiles.schema import (
     PartnerProfile,
     PartnerProfilePage,
@@ -22,11 +24,9 @@ from app.profiles.schema import (
 
 router = APIRouter()
 
-_READ_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No valid access token"},
-    403: {"description": "The token lacks scope `profiles:read`"},
-    503: {"description": "The access event could not be recorded; nothing was disclosed"},
-}
+_READ_ERRORS = token(S.PROFILES_READ) | problem(
+    503, "The access event could not be recorded; nothing was disclosed"
+)
 
 
 class JSONBytes(Response):
@@ -39,9 +39,8 @@ class JSONBytes(Response):
     status_code=201,
     response_model=ProfileCreated,
     responses={
-        401: {"description": "No valid access token"},
-        403: {"description": "The token lacks scope `profiles:create`"},
-        422: {"description": "Invalid profile, or a PIN that is malformed or too easy"},
+        **token(S.PROFILES_CREATE),
+        **problem(422, "Invalid profile, or a PIN that is malformed or too easy"),
     },
 )
 async def create_profile(body: ProfileCreate, principal: Kiosk, session: Session) -> dict[str, Any]:
@@ -66,7 +65,7 @@ async def create_profile(body: ProfileCreate, principal: Kiosk, session: Session
     response_model=PartnerProfile,
     responses={
         **_READ_ERRORS,
-        404: {"description": "No such profile, or no active grant to your organisation"},
+        **problem(404, "No such profile, or no active grant to your organisation"),
     },
 )
 async def read_profile(
@@ -100,8 +99,8 @@ async def list_profiles(
         AwareDatetime | None,
         Query(description="Only profiles updated at or after this instant (RFC 3339)."),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> Response:
     """Every profile shared with your organisation, most recently updated first.
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
 from app.api.deps import Leaver, ReferralReader, ReferralWriter
+from app.api.problems import problem, token
+from app.auth import scopes as S
 from app.auth.tokens import TokenService
 from app.db import Session
-from app.pagination import Cursor, Limit, Page
+from app.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 from app.referrals import progress, service
 from app.referrals.schemas import (
     ProgressCreate,
@@ -23,13 +25,8 @@ from app.referrals.status import ReferralStatus
 
 router = APIRouter(tags=["referrals"])
 
-_AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No or invalid token"},
-    403: {"description": "Missing scope"},
-}
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such referral, or not yours (the same answer)"}
-}
+_LEAVER = token(S.SELF)
+_NOT_FOUND = problem(404, "No such referral, or not yours (the same answer)")
 StatusFilter = Annotated[
     ReferralStatus | None, Query(description="Only referrals in this status; all when absent.")
 ]
@@ -43,13 +40,14 @@ StatusFilter = Annotated[
     status_code=201,
     response_model=Referral,
     responses={
-        **_AUTH,
-        422: {
-            "description": "The offer does not exist or is not taking referrals (draft, "
+        **_LEAVER,
+        **problem(
+            422,
+            "The offer does not exist or is not taking referrals (draft, "
             "paused, withdrawn or outside its dates: the same answer); no field to share; an "
             "unknown field; or `/problems/explicit-consent-required` when sensitive data is "
-            'shared without `"explicit": true`'
-        },
+            'shared without `"explicit": true`',
+        ),
     },
 )
 async def create_referral(
@@ -81,12 +79,12 @@ async def create_referral(
     )
 
 
-@router.get("/v1/me/referrals", response_model=Page[Referral], responses=_AUTH)
+@router.get("/v1/me/referrals", response_model=Page[Referral], responses=_LEAVER)
 async def list_my_referrals(
     principal: Leaver,
     session: Session,
     status: StatusFilter = None,
-    limit: Limit = 20,
+    limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> object:
     """Your referrals, newest first, each with its full history (oldest first): every
@@ -100,7 +98,7 @@ async def list_my_referrals(
 @router.get(
     "/v1/me/referrals/{referral_id}",
     response_model=Referral,
-    responses={**_AUTH, **_NOT_FOUND},
+    responses=_LEAVER | _NOT_FOUND,
 )
 async def read_my_referral(referral_id: str, principal: Leaver, session: Session) -> object:
     """One of your referrals, with its full history."""
@@ -111,9 +109,9 @@ async def read_my_referral(referral_id: str, principal: Leaver, session: Session
     "/v1/me/referrals/{referral_id}/withdraw",
     response_model=Referral,
     responses={
-        **_AUTH,
+        **_LEAVER,
         **_NOT_FOUND,
-        409: {"description": "The provider has already declined, completed or closed it"},
+        **problem(409, "The provider has already declined, completed or closed it"),
     },
 )
 async def withdraw_referral(referral_id: str, principal: Leaver, session: Session) -> object:
@@ -133,12 +131,14 @@ async def withdraw_referral(referral_id: str, principal: Leaver, session: Sessio
 # --- the provider: work them ----------------------------------------------------------
 
 
-@router.get("/v1/referrals", response_model=Page[ProviderReferral], responses=_AUTH)
+@router.get(
+    "/v1/referrals", response_model=Page[ProviderReferral], responses=token(S.REFERRALS_READ)
+)
 async def list_referrals(
     principal: ReferralReader,
     session: Session,
     status: StatusFilter = None,
-    limit: Limit = 20,
+    limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> object:
     """Referrals to your organisation, newest first, each with the leaver's `profile_id`
@@ -152,7 +152,7 @@ async def list_referrals(
 @router.get(
     "/v1/referrals/{referral_id}",
     response_model=ProviderReferral,
-    responses={**_AUTH, **_NOT_FOUND},
+    responses=token(S.REFERRALS_READ) | _NOT_FOUND,
 )
 async def read_referral(referral_id: str, principal: ReferralReader, session: Session) -> object:
     """One referral to your organisation (another organisation's is 404)."""
@@ -163,9 +163,9 @@ async def read_referral(referral_id: str, principal: ReferralReader, session: Se
     "/v1/referrals/{referral_id}/status",
     response_model=ProviderReferral,
     responses={
-        **_AUTH,
+        **token(S.REFERRALS_WRITE),
         **_NOT_FOUND,
-        409: {"description": "Not a move the referral's current status allows"},
+        **problem(409, "Not a move the referral's current status allows"),
     },
 )
 async def move_referral(
@@ -198,7 +198,7 @@ async def move_referral(
     "/v1/me/progress",
     status_code=201,
     response_model=ProgressReading,
-    responses={**_AUTH, 422: {"description": "Unknown area or score outside 1–10"}},
+    responses=_LEAVER | problem(422, "Unknown area or score outside 1–10"),
 )
 async def record_progress(body: ProgressCreate, principal: Leaver, session: Session) -> object:
     """Record a progress reading: any of the ten areas, each scored 1–10.
@@ -213,9 +213,9 @@ async def record_progress(body: ProgressCreate, principal: Leaver, session: Sess
     return progress.reading_view(reading)
 
 
-@router.get("/v1/me/progress", response_model=Page[ProgressReading], responses=_AUTH)
+@router.get("/v1/me/progress", response_model=Page[ProgressReading], responses=_LEAVER)
 async def list_progress(
-    principal: Leaver, session: Session, limit: Limit = 20, cursor: Cursor = None
+    principal: Leaver, session: Session, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> object:
     """The leaver's progress readings, newest first."""
     rows, next_cursor = await progress.list_progress(session, principal.profile_id, limit, cursor)

@@ -18,8 +18,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import ServiceUnavailable, ValidationFailed
-from app.profiles.pagination import decode_cursor, encode_cursor
+from app.errors import ServiceUnavailable
+from app.pagination import decode_cursor, page_of
 
 PROFILE_READ = "profile.read"
 
@@ -146,17 +146,13 @@ async def access_log(
     session: AsyncSession, *, profile_id: uuid.UUID, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A leaver's access events, newest first, keyset-paginated by ``seq``."""
-    before: int | None = None
-    if cursor is not None:
-        (raw,) = decode_cursor(cursor, 1)
-        if not raw.isdigit():
-            raise ValidationFailed("The cursor is not valid", loc=["query", "cursor"])
-        before = int(raw)
     params: dict[str, Any] = {"profile_id": profile_id, "limit": limit + 1}
-    if before is not None:
-        params["before"] = before
-    statement = _LOG_FIRST if before is None else _LOG_NEXT
-    rows = (await session.execute(statement, params)).all()
+    if cursor is not None:
+        (params["before"],) = decode_cursor(cursor, int)
+    statement = _LOG_FIRST if cursor is None else _LOG_NEXT
+    rows, next_cursor = page_of(
+        (await session.execute(statement, params)).all(), limit, lambda r: (r.seq,)
+    )
     items = [
         {
             "id": r.id,
@@ -171,7 +167,6 @@ async def access_log(
             "fields": list(r.fields),
             "grant_ids": list(r.grant_ids),
         }
-        for r in rows[:limit]
+        for r in rows
     ]
-    next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
     return items, next_cursor

@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import scopes as S
 from app.auth.organisations import organisation_exists
-from app.auth.paging import Page, keyset_page
 from app.auth.secrets import hash_secret, new_client_id, new_client_secret, verify_secret
 from app.db import Database
 from app.errors import NotFound, ValidationFailed
 from app.models import Client
+from app.pagination import newest_first, page_of
 
 
 @dataclass(frozen=True)
@@ -108,19 +108,15 @@ async def list_clients(
     limit: int,
     cursor: str | None,
     organisation_id: uuid.UUID | None = None,
-) -> Page[Client]:
+) -> tuple[list[Client], str | None]:
+    """Newest first, active or not."""
     statement = select(Client)
     if organisation_id is not None:
         statement = statement.where(Client.organisation_id == organisation_id)
-    return await keyset_page(
-        session,
-        statement,
-        created_at=Client.created_at,
-        key=Client.client_id,
-        key_type=str,
-        limit=limit,
-        cursor=cursor,
-    )
+    order = (Client.created_at, Client.client_id)
+    statement = newest_first(statement, order, limit=limit, cursor=cursor)
+    rows = (await session.scalars(statement)).all()
+    return page_of(rows, limit, lambda c: (c.created_at, c.client_id))
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,9 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.paging import Page, keyset_page
 from app.errors import NotFound
 from app.models import Organisation
+from app.pagination import newest_first, page_of
 
 
 async def create_organisation(session: AsyncSession, *, name: str, kind: str) -> Organisation:
@@ -46,18 +46,13 @@ def _escape_like(text: str) -> str:
 
 async def list_organisations(
     session: AsyncSession, *, limit: int, cursor: str | None, name_contains: str | None = None
-) -> Page[Organisation]:
+) -> tuple[list[Organisation], str | None]:
     """Newest first; ``name_contains`` matches anywhere in the name, ignoring case."""
     statement = select(Organisation)
     if name_contains:
         pattern = "%" + _escape_like(name_contains.lower()) + "%"
         statement = statement.where(func.lower(Organisation.name).like(pattern, escape="\\"))
-    return await keyset_page(
-        session,
-        statement,
-        created_at=Organisation.created_at,
-        key=Organisation.id,
-        key_type=uuid.UUID,
-        limit=limit,
-        cursor=cursor,
-    )
+    order = (Organisation.created_at, Organisation.id)
+    statement = newest_first(statement, order, limit=limit, cursor=cursor)
+    rows = (await session.scalars(statement)).all()
+    return page_of(rows, limit, lambda o: (o.created_at, o.id))

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select, text
+from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.consent.catalogue import normalise_paths, sensitive_leaves
@@ -16,7 +16,7 @@ from app.errors import ExplicitConsentRequired, NotFound, ValidationFailed
 from app.models.base import utcnow
 from app.models.identity import Organisation
 from app.models.profiles import ConsentGrant
-from app.profiles.pagination import decode_cursor, encode_cursor
+from app.pagination import newest_first, page_of
 
 DEFAULT_TERM = timedelta(days=365)
 MAX_TERM = timedelta(days=730)
@@ -147,26 +147,12 @@ async def list_grants(
         query = query.where(ConsentGrant.revoked_at.is_not(None))
     elif status == "expired":
         query = query.where(ConsentGrant.revoked_at.is_(None), ConsentGrant.expires_at <= now)
-    if cursor is not None:
-        at_raw, id_raw = decode_cursor(cursor, 2)
-        try:
-            at, last_id = datetime.fromisoformat(at_raw), uuid.UUID(id_raw)
-        except ValueError:
-            raise ValidationFailed("The cursor is not valid", loc=["query", "cursor"]) from None
-        query = query.where(
-            or_(
-                ConsentGrant.granted_at < at,
-                and_(ConsentGrant.granted_at == at, ConsentGrant.id < last_id),
-            )
-        )
-    query = query.order_by(ConsentGrant.granted_at.desc(), ConsentGrant.id.desc()).limit(limit + 1)
-    rows = (await session.execute(query)).all()
-    items = [grant_view(grant, name, now) for grant, name in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1][0]
-        next_cursor = encode_cursor(last.granted_at.isoformat(), last.id)
-    return items, next_cursor
+    order = (ConsentGrant.granted_at, ConsentGrant.id)
+    query = newest_first(query, order, limit=limit, cursor=cursor)
+    rows, next_cursor = page_of(
+        (await session.execute(query)).all(), limit, lambda r: (r[0].granted_at, r[0].id)
+    )
+    return [grant_view(grant, name, now) for grant, name in rows], next_cursor
 
 
 _REVOKE = text(

@@ -8,9 +8,6 @@ offers are public; any other status only to the owner organisation; everything e
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
 import uuid
 from collections.abc import Sequence
@@ -22,12 +19,13 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import NotFound, PreconditionFailed, PreconditionRequired, ValidationFailed
+from app.errors import NotFound, PreconditionFailed, PreconditionRequired
 from app.models import Offer as OfferRow
 from app.models import OfferLocation, Profile, Referral
 from app.offers import matching
 from app.offers.schedule import DAYS, LONDON, MINUTES_PER_DAY, london_day_minute, parse_hhmm
 from app.offers.schemas import Offer, OfferCreate, OfferMatch, OrganisationRef
+from app.pagination import decode_cursor, encode_cursor, page_of
 from app.referrals.status import OCCUPYING
 
 EARTH_RADIUS_KM = 6371.0088
@@ -286,23 +284,6 @@ class CatalogueQuery:
     cursor: str | None = None
 
 
-def _encode_cursor(payload: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, kind: str) -> list[Any]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(payload, list) or len(payload) != 3 or payload[0] != kind:
-            raise ValueError
-        return payload
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ValidationFailed(
-            "The cursor is not valid for this query", loc=["query", "cursor"]
-        ) from exc
-
-
 def london_today(now: datetime | None = None) -> date:
     return (now or datetime.now(UTC)).astimezone(LONDON).date()
 
@@ -388,16 +369,16 @@ def catalogue_sql(query: CatalogueQuery, today: date) -> tuple[str, dict[str, An
         select_list += ", d.distance_km"
         where.append("d.distance_km <= :radius_km")
         order = "d.distance_km, o.id"
-        if query.cursor:
-            _, distance, last_id = _decode_cursor(query.cursor, "d")
+        if query.cursor:  # tagged "d": a cursor of the newest-first order is refused here
+            _, distance, last_id = decode_cursor(query.cursor, "d", float, uuid.UUID)
             where.append("(d.distance_km, o.id) > (:cursor_distance, :cursor_id)")
-            params.update(cursor_distance=float(distance), cursor_id=_uuid(last_id))
+            params.update(cursor_distance=distance, cursor_id=last_id)
     else:
         order = "o.created_at DESC, o.id DESC"
         if query.cursor:
-            _, created, last_id = _decode_cursor(query.cursor, "t")
+            _, created, last_id = decode_cursor(query.cursor, "t", datetime, uuid.UUID)
             where.append("(o.created_at, o.id) < (:cursor_created, :cursor_id)")
-            params.update(cursor_created=_instant(created), cursor_id=_uuid(last_id))
+            params.update(cursor_created=created, cursor_id=last_id)
     sql = (
         f"SELECT {select_list} FROM offers o {joins} "  # noqa: S608 (fixed fragments only)
         f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT :limit"
@@ -405,34 +386,17 @@ def catalogue_sql(query: CatalogueQuery, today: date) -> tuple[str, dict[str, An
     return sql, params
 
 
-def _uuid(value: Any) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError as exc:
-        raise ValidationFailed("The cursor is not valid", loc=["query", "cursor"]) from exc
-
-
-def _instant(value: Any) -> datetime:
-    try:
-        return datetime.fromisoformat(str(value))
-    except ValueError as exc:
-        raise ValidationFailed("The cursor is not valid", loc=["query", "cursor"]) from exc
-
-
 async def search_offers(
     session: AsyncSession, query: CatalogueQuery, now: datetime | None = None
 ) -> tuple[list[Offer], str | None]:
     sql, params = catalogue_sql(query, london_today(now))
-    rows = list((await session.execute(text(sql), params)).all())
-    more = len(rows) > query.limit
-    rows = rows[: query.limit]
-    next_cursor = None
-    if more and rows:
-        last = rows[-1]
-        if query.near is not None:
-            next_cursor = _encode_cursor(["d", last.distance_km, str(last.id)])
-        else:
-            next_cursor = _encode_cursor(["t", last.created_at.isoformat(), str(last.id)])
+    rows, next_cursor = page_of(
+        (await session.execute(text(sql), params)).all(),
+        query.limit,
+        (lambda r: ("d", r.distance_km, r.id))
+        if query.near is not None
+        else (lambda r: ("t", r.created_at, r.id)),
+    )
     return await _offers_from_rows(session, rows), next_cursor
 
 
@@ -460,10 +424,8 @@ async def offers_for_leaver(
     if profile is None:
         raise NotFound("No such profile")
     offset = 0
-    if cursor:
-        _, offset, _ = _decode_cursor(cursor, "m")
-        if not isinstance(offset, int) or offset < 0:
-            raise ValidationFailed("The cursor is not valid", loc=["query", "cursor"])
+    if cursor:  # a position in the ranking, tagged "m"
+        _, offset = decode_cursor(cursor, "m", int)
     rows = (
         await session.execute(
             text(
@@ -482,9 +444,7 @@ async def offers_for_leaver(
     by_id = {str(o.id): o for o in offers}
     ranked = matching.match_offers(profile, documents, now, within_hours)
     page = ranked[offset : offset + limit]
-    next_cursor = (
-        _encode_cursor(["m", offset + limit, None]) if offset + limit < len(ranked) else None
-    )
+    next_cursor = encode_cursor("m", offset + limit) if offset + limit < len(ranked) else None
     items = [
         OfferMatch(
             offer=by_id[str(m.offer["id"])],

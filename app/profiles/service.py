@@ -33,8 +33,8 @@ from app.db import Database
 from app.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from app.models.base import utcnow
 from app.models.profiles import Profile
+from app.pagination import decode_cursor, page_of
 from app.profiles.merge_patch import apply_merge_patch
-from app.profiles.pagination import decode_cursor, encode_cursor
 from app.profiles.reference import new_reference
 from app.profiles.schema import ProfileData, normalised, validate_document
 
@@ -295,25 +295,19 @@ async def list_for_partner(
         sql += " AND p.updated_at >= :since"
         params["since"] = updated_since
     if cursor is not None:
-        at_raw, id_raw = decode_cursor(cursor, 2)
-        try:
-            params["c_at"], params["c_id"] = datetime.fromisoformat(at_raw), uuid.UUID(id_raw)
-        except ValueError:
-            raise ValidationFailed("The cursor is not valid", loc=["query", "cursor"]) from None
+        params["c_at"], params["c_id"] = decode_cursor(cursor, datetime, uuid.UUID)
         sql += " AND (p.updated_at, p.id) < (:c_at, :c_id)"
     sql += " GROUP BY p.id ORDER BY p.updated_at DESC, p.id DESC LIMIT :limit"
-    rows = (await session.execute(text(sql), params)).all()
+    rows, next_cursor = page_of(
+        (await session.execute(text(sql), params)).all(), limit, lambda r: (r.updated_at, r.id)
+    )
     items: list[dict[str, Any]] = []
     records: list[AccessRecord] = []
-    for row in rows[:limit]:
+    for row in rows:
         view, record = _partner_view(row, now)
         items.append(view)
         records.append(record)
     await record_reads(
         session, organisation_id=principal.org_id, client_id=principal.client_id, records=records
     )
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = encode_cursor(last.updated_at.isoformat(), last.id)
     return {"items": items, "next_cursor": next_cursor}

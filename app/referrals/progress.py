@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import ProgressReading
 from app.models.base import utcnow
-from app.pagination import decode_uuid_cursor, page_of
+from app.pagination import newest_first, page_of
 
 _SET_LATEST = text(
     "UPDATE profiles SET data = jsonb_set(data, '{progress}', "
@@ -53,12 +53,8 @@ async def list_progress(
     session: AsyncSession, profile_id: uuid.UUID, limit: int, cursor: str | None
 ) -> tuple[list[ProgressReading], str | None]:
     stmt = select(ProgressReading).where(ProgressReading.profile_id == profile_id)
-    if cursor:
-        at, ident = decode_uuid_cursor(cursor)
-        stmt = stmt.where(
-            (ProgressReading.recorded_at < at)
-            | ((ProgressReading.recorded_at == at) & (ProgressReading.id < ident))
-        )
-    stmt = stmt.order_by(ProgressReading.recorded_at.desc(), ProgressReading.id.desc())
-    rows = list((await session.execute(stmt.limit(limit + 1))).scalars())
+    order = (ProgressReading.recorded_at, ProgressReading.id)
+    # An empty cursor is the first page here, not a 422.
+    stmt = newest_first(stmt, order, limit=limit, cursor=cursor or None)
+    rows = list((await session.execute(stmt)).scalars())
     return page_of(rows, limit, lambda r: (r.recorded_at, r.id))

@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from app.consent.schemas import FieldPath
+from app.profiles.schema import ProgressArea
 from app.referrals.status import ReferralStatus
 
-ProgressArea = Literal[
-    "accommodation",
-    "living_skills",
-    "mental_health",
-    "friends_community",
-    "relationships_family",
-    "parenting",
-    "drugs_alcohol",
-    "use_of_time",
-    "managing_feelings",
-    "crime_free_life",
-]
 Score = Annotated[StrictInt, Field(ge=1, le=10)]
 
 

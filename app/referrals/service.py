@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
@@ -28,7 +28,7 @@ from app.errors import Conflict, NotFound, ValidationFailed
 from app.models import Offer, Organisation, Referral, ReferralEvent
 from app.models.base import utcnow
 from app.offers.service import london_today
-from app.pagination import decode_uuid_cursor, page_of
+from app.pagination import newest_first, page_of
 from app.referrals.status import leaver_may_withdraw, provider_may_move
 
 REFERRAL_PURPOSE = "referral"
@@ -152,15 +152,10 @@ async def list_referrals(
     stmt = _visible_to(principal)
     if status is not None:
         stmt = stmt.where(Referral.status == status)
-    if cursor:
-        at, last_id = decode_uuid_cursor(cursor)
-        stmt = stmt.where(
-            or_(
-                Referral.created_at < at,
-                and_(Referral.created_at == at, Referral.id < last_id),
-            )
-        )
-    stmt = stmt.order_by(Referral.created_at.desc(), Referral.id.desc()).limit(limit + 1)
+    # An empty cursor is the first page here (as on the catalogue), not a 422.
+    stmt = newest_first(
+        stmt, (Referral.created_at, Referral.id), limit=limit, cursor=cursor or None
+    )
     rows = [(r[0], r[1], r[2]) for r in (await session.execute(stmt)).all()]
     page, next_cursor = page_of(rows, limit, lambda r: (r[0].created_at, r[0].id))
     return await _views(session, principal, page), next_cursor

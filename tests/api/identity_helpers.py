@@ -100,11 +100,14 @@ def forge_hs256(secret: bytes, header: dict[str, Any], claims: dict[str, Any]) -
     return f"{message}.{b64url(mac)}"
 
 
-async def make_profile(database: Database, pin: str) -> tuple[uuid.UUID, str]:
-    """A profile straight in the database: (id, reference)."""
+async def make_profile(
+    database: Database, pin: str | None = None, data: dict[str, Any] | None = None
+) -> tuple[uuid.UUID, str]:
+    """A profile straight in the database: (id, reference). Without a PIN, no PIN works."""
     reference = new_reference()
+    pin_hash = await hash_pin(pin) if pin is not None else "x"
     async with database.sessionmaker() as session:
-        profile = Profile(reference=reference, pin_hash=await hash_pin(pin), data={})
+        profile = Profile(reference=reference, pin_hash=pin_hash, data=data or {})
         session.add(profile)
         await session.commit()
         return profile.id, reference

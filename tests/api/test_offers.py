@@ -7,8 +7,7 @@ from typing import Any
 
 import httpx
 
-from app.models import Profile
-from app.profiles.reference import new_reference
+from tests.api.identity_helpers import make_profile
 from tests.api.offers_helpers import OXFORD, READING, offer_body
 from tests.conftest import problem
 from tests.support import Actor, Actors
@@ -247,11 +246,8 @@ async def test_catalogue_paginates_with_a_cursor(client: httpx.AsyncClient, acto
 
 
 async def _leaver(actors: Actors, data: dict[str, Any]) -> dict[str, str]:
-    async with actors.db.sessionmaker() as session:
-        row = Profile(reference=new_reference(), pin_hash="x", data=data)
-        session.add(row)
-        await session.commit()
-        return actors.leaver_headers(row.id)
+    profile_id, _ = await make_profile(actors.db, data=data)
+    return actors.leaver_headers(profile_id)
 
 
 async def test_my_offers_ranks_for_a_friday_afternoon_release(

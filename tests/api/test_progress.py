@@ -8,17 +8,14 @@ import httpx
 import pytest
 
 from app.models import Profile
-from app.profiles.reference import new_reference
+from tests.api.identity_helpers import make_profile
 from tests.conftest import problem
 from tests.support import Actors
 
 
 async def _profile(actors: Actors, data: dict[str, object] | None = None) -> uuid.UUID:
-    async with actors.db.sessionmaker() as session:
-        profile = Profile(reference=new_reference(), pin_hash="x", data=data or {})
-        session.add(profile)
-        await session.commit()
-        return profile.id
+    profile_id, _ = await make_profile(actors.db, data=data)
+    return profile_id
 
 
 async def test_record_and_list_newest_first(client: httpx.AsyncClient, actors: Actors) -> None:
