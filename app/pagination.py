@@ -15,10 +15,9 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar, TypeVarTuple
+from typing import Any, Generic, TypeVar, TypeVarTuple
 from uuid import UUID
 
-from fastapi import Query
 from pydantic import BaseModel
 from sqlalchemy import Select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
@@ -32,12 +31,6 @@ Ts = TypeVarTuple("Ts")
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 _MAX_INT = 2**63 - 1  # a bigint: a larger number would fail in the database, not here
-
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page (1–100, default 20).")]
-Cursor = Annotated[
-    str | None,
-    Query(max_length=200, description="Opaque cursor from the previous page's `next_cursor`."),
-]
 
 CursorPart = datetime | UUID | int | float | str
 

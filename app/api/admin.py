@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from app.api.deps import Admin
+from app.api.params import Cursor, Limit
 from app.api.problems import problem, token
 from app.auth import clients, organisations
 from app.auth import scopes as S
@@ -23,7 +24,7 @@ from app.auth.schemas import (
     OrganisationPage,
 )
 from app.db import Session
-from app.pagination import DEFAULT_LIMIT, Cursor, Limit
+from app.pagination import DEFAULT_LIMIT
 
 router = APIRouter(tags=["admin"])
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from app.api.deps import Leaver
+from app.api.params import Cursor, Limit
 from app.api.problems import problem, token
 from app.auth import scopes as S
 from app.auth.tokens import TokenService
@@ -16,7 +17,7 @@ from app.consent.catalogue import FIELDS, PURPOSES
 from app.consent.schemas import FieldInfo, Grant, GrantCreate, GrantPage, PurposeInfo
 from app.db import Session
 from app.errors import NotFound
-from app.pagination import DEFAULT_LIMIT, Cursor, Limit
+from app.pagination import DEFAULT_LIMIT
 
 router = APIRouter()
 

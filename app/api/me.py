@@ -8,13 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request, Response
 
 from app.api.deps import Leaver
+from app.api.params import Cursor, Limit
 from app.api.problems import problem, token
 from app.audit.log import access_log
 from app.audit.schemas import AccessLogPage
 from app.auth import scopes as S
 from app.db import Session
 from app.errors import PreconditionRequired, UnsupportedMediaType, ValidationFailed
-from app.pagination import DEFAULT_LIMIT, Cursor, Limit
+from app.pagination import DEFAULT_LIMIT
 from app.profiles import service
 from app.profiles.schema import OwnProfile
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from app.api.deps import Leaver, OfferWriter, optional_principal
+from app.api.params import Cursor, Limit
 from app.api.problems import problem, token
 from app.auth import scopes as S
 from app.auth.principal import Principal
@@ -24,7 +25,7 @@ from app.offers.schemas import (
     OfferMatchPage,
     OfferPage,
 )
-from app.pagination import DEFAULT_LIMIT, Cursor, Limit
+from app.pagination import DEFAULT_LIMIT
 
 router = APIRouter(tags=["offers"])
 

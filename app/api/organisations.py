@@ -6,11 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from app.api.params import Cursor, Limit
 from app.api.problems import problem
 from app.auth import organisations
 from app.auth.schemas import OrganisationSummary, OrganisationSummaryPage
 from app.db import Session
-from app.pagination import DEFAULT_LIMIT, Cursor, Limit
+from app.pagination import DEFAULT_LIMIT
 
 router = APIRouter(tags=["organisations"])
 

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 
 from app.api.deps import Kiosk, PartnerReader, PartnerReaderUnconfirmed
+from app.api.params import Cursor, Limit
 from app.api.problems import problem, token
 from app.auth import scopes as S
 from app.auth.bearer import invalid_token
 from app.auth.tokens import InvalidToken
 from app.db import Session
-from app.pagination import DEFAULT_LIMIT, Cursor, Limit
+from app.pagination import DEFAULT_LIMIT
 from app.profiles import service
 from app.profiles.schema import (
     PartnerProfile,

@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from app.api.deps import Leaver, ReferralReader, ReferralWriter
+from app.api.params import Cursor, Limit
 from app.api.problems import problem, token
 from app.auth import scopes as S
 from app.auth.tokens import TokenService
 from app.db import Session
-from app.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
+from app.pagination import DEFAULT_LIMIT, Page
 from app.referrals import progress, service
 from app.referrals.schemas import (
     ProgressCreate,
