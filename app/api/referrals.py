@@ -182,6 +182,10 @@ async def move_referral(
     is 409. The move is recorded with your client, the time and your `note`, which the
     leaver sees in the referral's history. Capacity is yours to manage: accepting beyond an
     offer's `capacity` is allowed, and the offer then shows `full`.
+
+    A move that ends the referral (`declined`, `completed`, `closed`) revokes the consent
+    grant the leaver made with it: from the next request, `GET /v1/profiles/{id}` no longer
+    discloses those fields to you (other grants the leaver gave you are untouched).
     """
     return await service.move_referral(
         session,

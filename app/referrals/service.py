@@ -29,7 +29,7 @@ from app.models import Offer, Organisation, Referral, ReferralEvent
 from app.models.base import utcnow
 from app.offers.service import london_today
 from app.pagination import newest_first, page_of
-from app.referrals.status import leaver_may_withdraw, provider_may_move
+from app.referrals.status import is_terminal, leaver_may_withdraw, provider_may_move
 
 REFERRAL_PURPOSE = "referral"
 NOT_TAKING_REFERRALS = "The offer does not exist or is not taking referrals"
@@ -281,10 +281,17 @@ async def move_referral(
     status: str,
     note: str | None,
 ) -> dict[str, Any]:
-    """The provider moves its referral one step along the status machine (409 otherwise)."""
+    """The provider moves its referral one step along the status machine (409 otherwise).
+
+    A move that ends the referral (declined, completed, closed) also revokes the grant it
+    was made with, in the same transaction: the leaver shared those fields for this
+    referral, and its purpose is over. Other grants the leaver gave the provider stay.
+    """
     referral, title, name = await _one(session, principal, referral_id, for_update=True)
     if not provider_may_move(referral.status, status):
         raise Conflict(f"The referral is {referral.status}; it cannot move to {status}")
+    if is_terminal(status):
+        await revoke_grant(session, profile_id=referral.profile_id, grant_id=referral.grant_id)
     await _record(session, referral, status, note=note, actor_client_id=principal.client_id)
     return (await _views(session, principal, [(referral, title, name)]))[0]
 

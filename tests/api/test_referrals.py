@@ -541,3 +541,32 @@ async def test_lists_load_history_in_a_fixed_number_of_statements(
     )
     assert one == five
     assert five == (3, 3)  # token liveness, the page, the page's history
+
+
+@pytest.mark.parametrize(
+    ("path", "ending"),
+    [
+        ([], "declined"),
+        (["accepted"], "closed"),
+        (["accepted", "in_progress"], "completed"),
+        (["accepted", "in_progress"], "closed"),
+    ],
+)
+async def test_ending_a_referral_revokes_its_grant(
+    client: httpx.AsyncClient, actors: Actors, path: list[str], ending: str
+) -> None:
+    """The leaver shared those fields for this referral; when the provider ends it, the
+    provider's next read discloses nothing under that grant."""
+    s = await scene(client, actors)
+    referral = await referred(client, s.leaver, s.offer["id"])
+    profile_url = f"/v1/profiles/{s.leaver.id}"
+    for step in path:
+        assert (await move(client, s.provider, referral["id"], step)).status_code == 200
+        assert (await client.get(profile_url, headers=s.provider.headers)).status_code == 200
+    ended = await move(client, s.provider, referral["id"], ending, note="All done")
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["status"] == ending
+    assert (await client.get(profile_url, headers=s.provider.headers)).status_code == 404
+    grants = (await client.get("/v1/me/consents", headers=s.leaver.headers)).json()["items"]
+    mine = next(g for g in grants if g["id"] == referral["grant_id"])
+    assert mine["status"] == "revoked"
