@@ -34,7 +34,7 @@ from app.api import (
     referrals,
     wellknown,
 )
-from app.api.fast import PartnerReadFastPath
+from app.api.fast import PartnerReadFastPath, TokenFastLane
 from app.auth.bootstrap import ensure_bootstrap_admin
 from app.auth.tokens import KeyRing, TokenService, load_or_create_key
 from app.db import Database, make_database, make_engine, make_pool
@@ -142,12 +142,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         # One schema per model: hand-written $refs (merge-patch bodies) stay valid.
         separate_input_output_schemas=False,
     )
+    if settings.fast_paths:
+        # Innermost: inside errors.LastResort, the response headers and the body limit.
+        app.add_middleware(TokenFastLane)
     install_error_handlers(app)
     app.add_middleware(ResponseHeaders)
     # Added after the others, so it runs first: an oversized body is refused before
     # anything else. The fast path, outermost, only takes body-less GETs.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    if settings.fast_partner_read:
+    if settings.fast_paths:
         app.add_middleware(PartnerReadFastPath)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

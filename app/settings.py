@@ -53,8 +53,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     # FastAPI's built-in OpenTelemetry instrumentation (off: it costs ~5 % per request).
     telemetry: bool = False
-    # Serve GET /v1/profiles/{id} beneath FastAPI (app/api/fast.py); same code, less overhead.
-    fast_partner_read: bool = True
+    # Serve the partner read and the token endpoint beneath FastAPI's routing
+    # (app/api/fast.py): the same code, less overhead. Off: every request goes through
+    # FastAPI (the tests compare both).
+    fast_paths: bool = True
 
     @property
     def token_audience(self) -> str:

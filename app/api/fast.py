@@ -7,15 +7,17 @@ middleware answers that one route directly with the very same pieces the FastAPI
 uses (``auth.bearer`` for the token and scope, ``profiles.service.read_for_partner`` for
 liveness, the consented cut and the access event, ``errors`` for problem documents), so
 the two cannot disagree; the FastAPI route in ``api/profiles.py`` documents the
-operation in OpenAPI and serves it when ``ONWARD_FAST_PARTNER_READ=false``.
+operation in OpenAPI and serves it when ``ONWARD_FAST_PATHS=false``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.api.oauth import token
 from app.auth.bearer import bearer_principal, check_scopes, invalid_token
 from app.auth.principal import Unconfirmed
 from app.auth.scopes import PROFILES_READ
@@ -90,3 +92,26 @@ class PartnerReadFastPath:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class TokenFastLane:
+    """``POST /oauth/token`` handed straight to its handler, past FastAPI's routing.
+
+    The token endpoint takes only the raw request (it parses its own form body and answers
+    RFC 6749 JSON), so FastAPI's routing and dependency machinery add nothing to it but
+    cost. This calls the very same handler, ``api.oauth.token``. It sits inside the body
+    limit, the response headers and ``errors.LastResort``, like any route.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == TOKEN_PATH:
+            response = await token(Request(scope, receive))
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a secret
