@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -20,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from app.db import Database, make_pool
 from app.main import create_app
 from app.settings import Settings
-from tests.api.consent_helpers import grant, make_leaver
-from tests.support import Actors
+from tests.api.consent_helpers import Leaver, grant, make_leaver
+from tests.support import Actor, Actors
 
 
 @pytest.fixture
@@ -41,6 +42,17 @@ async def pooled(pooled_app: FastAPI) -> AsyncIterator[tuple[httpx.AsyncClient, 
     transport = httpx.ASGITransport(app=pooled_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c, Actors(pooled_app)
+
+
+async def _shared_contact(
+    client: httpx.AsyncClient, actors: Actors
+) -> tuple[Actor, Leaver, dict[str, Any]]:
+    """A partner, a leaver who granted it `contact`, and one successful read."""
+    partner = await actors.client("profiles:read")
+    leaver = await make_leaver(client, actors)
+    g = await grant(client, leaver, partner.organisation_id, ["contact"])
+    assert (await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)).is_success
+    return partner, leaver, g
 
 
 async def test_read_discloses_granted_leaves_and_logs_the_access(
@@ -83,10 +95,7 @@ async def test_revoked_token_is_refused_on_the_next_read(
     pooled: tuple[httpx.AsyncClient, Actors], engine: AsyncEngine
 ) -> None:
     client, actors = pooled
-    partner = await actors.client("profiles:read")
-    leaver = await make_leaver(client, actors)
-    await grant(client, leaver, partner.organisation_id, ["contact"])
-    assert (await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)).is_success
+    partner, leaver, _ = await _shared_contact(client, actors)
 
     claims = actors.tokens.verify(partner.token)
     async with engine.begin() as conn:
@@ -110,9 +119,7 @@ async def test_disabled_client_is_refused_on_the_next_read(
     pooled: tuple[httpx.AsyncClient, Actors], engine: AsyncEngine
 ) -> None:
     client, actors = pooled
-    partner = await actors.client("profiles:read")
-    leaver = await make_leaver(client, actors)
-    await grant(client, leaver, partner.organisation_id, ["contact"])
+    partner, leaver, _ = await _shared_contact(client, actors)
     async with engine.begin() as conn:
         await conn.execute(
             text("UPDATE clients SET active = false WHERE client_id = :c"), {"c": partner.client_id}
@@ -126,10 +133,7 @@ async def test_revoked_grant_discloses_nothing_on_the_next_read(
     pooled: tuple[httpx.AsyncClient, Actors],
 ) -> None:
     client, actors = pooled
-    partner = await actors.client("profiles:read")
-    leaver = await make_leaver(client, actors)
-    g = await grant(client, leaver, partner.organisation_id, ["contact"])
-    assert (await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)).is_success
+    partner, leaver, g = await _shared_contact(client, actors)
     revoked = await client.post(f"/v1/me/consents/{g['id']}/revoke", headers=leaver.headers)
     assert revoked.status_code == 200
     r = await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)
