@@ -54,7 +54,7 @@ async def active_referral_counts(
         .where(Referral.offer_id.in_(offer_ids), Referral.status.in_(sorted(OCCUPYING)))
         .group_by(Referral.offer_id)
     )
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 # --- reading rows into the API shape --------------------------------------------------
