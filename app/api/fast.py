@@ -50,7 +50,7 @@ class PartnerReadFastPath:
             return
         authorization = None
         for name, value in scope["headers"]:
-            if name == b"authorization":
+            if name == b"authorization" and authorization is None:  # first, as Starlette
                 authorization = value.decode("latin-1")
             elif name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
                 # A GET with a body is odd; let the full stack (body limit first) answer it.
