@@ -259,17 +259,22 @@ def _summary(exc: BaseException) -> str:
     return f"{kinds} {locs}\n{frames}".rstrip()
 
 
+def problem_for(exc: OnwardError) -> JSONResponse:
+    """The problem document of a domain error."""
+    return problem_response(
+        exc.status,
+        title=exc.title,
+        detail=exc.detail,
+        type_=exc.type,
+        headers=exc.headers,
+        errors=exc.errors,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def onward_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, OnwardError)
-        return problem_response(
-            exc.status,
-            title=exc.title,
-            detail=exc.detail,
-            type_=exc.type,
-            headers=exc.headers,
-            errors=exc.errors,
-        )
+        return problem_for(exc)
 
     async def request_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -22,7 +22,7 @@ from app.auth.bearer import bearer_principal, check_scopes, invalid_token
 from app.auth.principal import Unconfirmed
 from app.auth.scopes import PROFILES_READ
 from app.auth.tokens import InvalidToken
-from app.errors import OnwardError, internal_error, problem_response
+from app.errors import OnwardError, internal_error, problem_for
 from app.profiles import service
 
 PREFIX = "/v1/profiles/"
@@ -72,14 +72,7 @@ class PartnerReadFastPath:
                 # by type and frames only, never re-raised (messages can hold values).
                 await internal_error(exc)(scope, receive, send)
                 return
-            problem = problem_response(
-                exc.status,
-                title=exc.title,
-                detail=exc.detail,
-                type_=exc.type,
-                headers=exc.headers,
-                errors=exc.errors,
-            )
+            problem = problem_for(exc)
             problem.headers["cache-control"] = "no-store"
             await problem(scope, receive, send)
             return
