@@ -60,21 +60,6 @@ INSERT_EVENT = (
 )
 
 
-def event_row(
-    organisation_id: uuid.UUID, client_id: str, record: AccessRecord, action: str = PROFILE_READ
-) -> tuple[Any, ...]:
-    """The parameters of :data:`INSERT_EVENT` for one access event."""
-    return (
-        uuid.uuid4(),
-        record.profile_id,
-        organisation_id,
-        client_id,
-        action,
-        record.fields,
-        record.grant_ids,
-    )
-
-
 async def record_read_raw(
     conn: Any,
     *,
@@ -88,7 +73,13 @@ async def record_read_raw(
     try:
         await conn.execute(
             INSERT_EVENT,
-            *event_row(organisation_id, client_id, record, action),
+            uuid.uuid4(),
+            record.profile_id,
+            organisation_id,
+            client_id,
+            action,
+            record.fields,
+            record.grant_ids,
         )
     except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
         raise _unrecorded() from exc
