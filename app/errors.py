@@ -36,7 +36,9 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.middleware import TrackedSend
 
 log = logging.getLogger(__name__)
 
@@ -345,20 +347,13 @@ class LastResort:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except StarletteHTTPException:
             raise  # e.g. the body limit's 413, rendered further out
         except Exception as exc:
-            if started:
+            if tracked.started:
                 raise  # too late for a problem document; the server must drop the connection
             await internal_error(exc)(scope, receive, send)
 

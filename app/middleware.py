@@ -42,6 +42,20 @@ def _problem_413() -> tuple[bytes, list[tuple[bytes, bytes]]]:
     return body, headers
 
 
+class TrackedSend:
+    """``send``, remembering whether the response has started: an error can still be
+    answered with a problem document only while it has not."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
 class BodySizeLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -61,7 +75,6 @@ class BodySizeLimit:
                     await self._reject(send)
                     return
         received = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -72,16 +85,11 @@ class BodySizeLimit:
                     raise BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, tracked)
         except BodyTooLarge:
-            if started:
+            if tracked.started:
                 raise
             await self._reject(send)
 
