@@ -222,22 +222,26 @@ def _median_pairs(pairs: list[tuple[WrkResult, WrkResult]]) -> dict[str, Any]:
 
 
 async def _prepare(args: argparse.Namespace) -> tuple[str, Any, str]:
+    """A fresh ``onward_bench`` database, migrated and seeded.
+
+    Dropped and created again on every run rather than emptied: the access log refuses
+    TRUNCATE and DELETE (it is append-only, migrations 0001-0002), as it should.
+    """
+    import asyncpg
+
     explicit = os.environ.get("DATABASE_URL")
     if explicit:
-        server = embedded.to_asyncpg_url(explicit)
-        parts = urlsplit(server)
-        url = urlunsplit(parts._replace(path="/onward_bench"))
-        import asyncpg
-
-        admin = await asyncpg.connect(
-            urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-        )
-        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname='onward_bench'"):
-            await admin.execute("CREATE DATABASE onward_bench")
-        await admin.close()
+        parts = urlsplit(embedded.to_asyncpg_url(explicit))
     else:
-        url = embedded.embedded_url(WORK, "onward_bench")
+        parts = urlsplit(embedded.embedded_url(WORK, "postgres"))
         _pin_postgres(WORK)
+    admin = await asyncpg.connect(urlunsplit(parts._replace(scheme="postgresql")))
+    try:
+        await admin.execute("DROP DATABASE IF EXISTS onward_bench WITH (FORCE)")
+        await admin.execute("CREATE DATABASE onward_bench")
+    finally:
+        await admin.close()
+    url = urlunsplit(parts._replace(path="/onward_bench"))
     await upgrade(url)
     dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
     seeded = await seed(dsn, args.profiles, args.events)

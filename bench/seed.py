@@ -55,9 +55,6 @@ class Seeded:
 async def seed(dsn: str, profiles: int, events: int) -> Seeded:
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(
-            "TRUNCATE consent_grants, clients, organisations, profiles, revoked_tokens CASCADE"
-        )
         org = uuid.uuid4()
         await conn.execute(
             "INSERT INTO organisations (id, name, kind) VALUES ($1, $2, 'partner')",

@@ -12,7 +12,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
@@ -46,7 +45,7 @@ _INSERT = text(
 ).bindparams(bindparam("events", type_=JSONB))
 
 
-def _unrecorded() -> ServiceUnavailable:
+def unrecorded() -> ServiceUnavailable:
     return ServiceUnavailable(
         "The read could not be recorded in the access log, so nothing was disclosed. "
         "Try again shortly.",
@@ -54,35 +53,23 @@ def _unrecorded() -> ServiceUnavailable:
     )
 
 
-INSERT_EVENT = (
-    "INSERT INTO access_events (id, profile_id, organisation_id, client_id, action, fields, "
-    "grant_ids, at) VALUES ($1, $2, $3, $4, $5, $6, $7, clock_timestamp())"
-)
+def read_event_cte(source: str, *, fields: str, organisation: str, client: str) -> str:
+    """The hot read's access event, as a data-modifying CTE of the read statement itself.
 
-
-async def record_read_raw(
-    conn: Any,
-    *,
-    organisation_id: uuid.UUID,
-    client_id: str,
-    record: AccessRecord,
-    action: str = PROFILE_READ,
-) -> None:
-    """The hot path's single event, on a plain asyncpg connection (autocommit: the
-    statement is durable when it returns). Raises ServiceUnavailable if it cannot be."""
-    try:
-        await conn.execute(
-            INSERT_EVENT,
-            uuid.uuid4(),
-            record.profile_id,
-            organisation_id,
-            client_id,
-            action,
-            record.fields,
-            record.grant_ids,
-        )
-    except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
-        raise _unrecorded() from exc
+    ``source`` names a relation of at most one row with ``id`` (the profile) and
+    ``grant_ids``; ``fields`` (the disclosed leaves), ``organisation`` and ``client`` are
+    SQL expressions. In autocommit the event commits with the statement, under
+    synchronous commit, before its result reaches the application: nothing can be
+    disclosed that was not recorded, and a failed insert fails the whole read (the caller
+    answers :func:`unrecorded`). ``RETURNING fields`` lets the caller check the record
+    against what it discloses.
+    """
+    return (
+        "INSERT INTO access_events (id, profile_id, organisation_id, client_id, action, "  # noqa: S608 - fragments are constants
+        f"fields, grant_ids, at) SELECT gen_random_uuid(), {source}.id, {organisation}, "
+        f"{client}, '{PROFILE_READ}', {fields}, {source}.grant_ids, clock_timestamp() "
+        f"FROM {source} RETURNING fields"
+    )
 
 
 async def record_reads(
@@ -116,7 +103,7 @@ async def record_reads(
             },
         )
     except DBAPIError as exc:
-        raise _unrecorded() from exc
+        raise unrecorded() from exc
 
 
 _LOG = """

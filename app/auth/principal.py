@@ -63,6 +63,11 @@ LIVENESS_SQL = (
     "(SELECT active FROM clients WHERE client_id = $1) AS client_active, "
     "EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2) AS token_revoked"
 )
+# The same check as a condition, for a statement that must do nothing for a dead token.
+LIVE_CONDITION = (
+    "(SELECT active FROM clients WHERE client_id = $1) "
+    "AND NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2)"
+)
 # The same check on its own, for every route but the hot path (SQLAlchemy's named style).
 _LIVENESS = text("SELECT " + LIVENESS_SQL.replace("$1", ":client_id").replace("$2", ":jti"))
 

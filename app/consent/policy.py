@@ -12,6 +12,7 @@ tests in ``tests/unit/test_consent_policy.py``:
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -64,3 +65,36 @@ def disclose(
         data.setdefault(section, {})[leaf] = part[leaf]
         fields.append(path)
     return Disclosure(data, fields, [g.id for g in active])
+
+
+def disclosed_fields_sql(document: str, allowed: str) -> str:
+    """:func:`disclose`'s ``fields`` as an SQL expression, for the hot read's access event.
+
+    The partner read writes its access event inside its own statement (one round trip,
+    ``profiles.service._READ_ONE``), so the database must know which leaves are disclosed.
+    ``document`` is a jsonb expression; ``allowed`` a text[] of the paths the *active*
+    grants name. The expression is the leaves of the catalogue, in catalogue order, that
+    an allowed path names (itself or its section) and that the document holds with a value
+    other than null: the rule of :func:`disclose` over the same catalogue (the arrays are
+    built from ``FIELDS``). ``tests/api/test_disclosure_sql.py`` holds it equal to
+    ``disclose(...).fields`` on generated documents and grants, and the read itself
+    refuses to answer if the two ever differ.
+    """
+    return _DISCLOSED_SQL.replace("{document}", document).replace("{allowed}", allowed)
+
+
+def _literal(values: list[str]) -> str:
+    # Catalogue names are plain identifiers: nothing here can close a literal.
+    for value in values:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?", value):
+            raise ValueError(f"catalogue name is not a plain identifier: {value!r}")
+    return "'{" + ",".join(values) + "}'::text[]"
+
+
+# unnest() walks the catalogue in order (a function scan returns its rows in order).
+_DISCLOSED_SQL = (
+    "ARRAY(SELECT c.path FROM unnest("  # noqa: S608 - catalogue constants, no input
+    + ", ".join(_literal([row[i] for row in _ORDERED]) for i in range(3))
+    + ") AS c(path, section, leaf) WHERE (c.path = ANY({allowed}) OR c.section = ANY({allowed}))"
+    " AND jsonb_typeof({document} -> c.section -> c.leaf) <> 'null')"
+)

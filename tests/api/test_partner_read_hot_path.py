@@ -203,13 +203,16 @@ async def test_unrecorded_read_fails_with_503(
 ) -> None:
     import asyncio
 
-    from app.audit import log
+    from app.profiles import service
 
     client, actors = pooled
     partner = await actors.client("profiles:read")
     leaver = await make_leaver(client, actors)
     await grant(client, leaver, partner.organisation_id, ["contact"])
-    monkeypatch.setattr(log, "INSERT_EVENT", "INSERT INTO no_such_table VALUES ($1)")
+    # The event's insert fails as it executes (NOT NULL), after the profile was read.
+    failing = service._READ_ONE.replace("clock_timestamp() FROM v", "NULL FROM v")
+    assert failing != service._READ_ONE
+    monkeypatch.setattr(service, "_READ_ONE", failing)
     answers = await asyncio.gather(
         *[client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers) for _ in range(6)]
     )
@@ -218,6 +221,34 @@ async def test_unrecorded_read_fails_with_503(
         assert a.headers["content-type"].startswith("application/problem+json")
         assert "contact" not in a.text
         assert a.headers["retry-after"] == "5"
+
+
+async def test_read_withheld_when_the_event_would_record_other_fields(
+    pooled: tuple[httpx.AsyncClient, Actors], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recorded leaves must equal the disclosed ones; if they part, nothing is shown."""
+    from app.profiles import service
+
+    client, actors = pooled
+    partner = await actors.client("profiles:read")
+    leaver = await make_leaver(client, actors)
+    await grant(client, leaver, partner.organisation_id, ["contact"])
+    # A drifted SQL twin: it records a leaf that is not disclosed.
+    drifted = service._READ_ONE.replace(
+        "'profile.read', ARRAY(", "'profile.read', ARRAY['story.summary'] || ARRAY("
+    )
+    assert drifted != service._READ_ONE
+    monkeypatch.setattr(service, "_READ_ONE", drifted)
+    r = await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)
+    assert r.status_code == 500
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "contact" not in r.text
+    assert "@" not in r.text
+    monkeypatch.undo()
+    # The event over-records (a read that returned nothing), never the other way round.
+    log = (await client.get("/v1/me/access-log", headers=leaver.headers)).json()["items"]
+    assert len(log) == 1
+    assert set(log[0]["fields"]) >= {"story.summary", "contact.phone"}
 
 
 async def test_unexpected_error_on_the_fast_path_is_a_bare_500(
