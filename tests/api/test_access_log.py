@@ -109,6 +109,17 @@ async def test_the_app_role_has_no_update_or_delete_privilege(client, actors, db
         await session.rollback()
 
 
+@pytest.mark.parametrize("table", ["profiles", "organisations"])
+async def test_the_app_role_cannot_delete_what_events_point_at(client, actors, db, table):
+    """access_events has no foreign keys (migration 0005); privilege keeps it whole."""
+    await _one_event(client, actors)
+    async with db.sessionmaker() as session:
+        await session.execute(text("SET LOCAL ROLE onward_app"))
+        with pytest.raises(DBAPIError, match="permission denied"):
+            await session.execute(text(f"DELETE FROM {table}"))
+        await session.rollback()
+
+
 async def test_the_app_role_can_do_its_work(client, actors, db):
     profile_id = await _one_event(client, actors)
     async with db.sessionmaker() as session:
