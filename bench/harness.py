@@ -51,6 +51,33 @@ class WrkResult:
     p99_ms: float
     non_2xx: int
     errors: int
+    # CPU time per request (user + system, from /proc) of the server under test and of
+    # the local PostgreSQL processes: which core bounds the run. None where not readable.
+    server_cpu_us: float | None = None
+    postgres_cpu_us: float | None = None
+
+
+def _cpu_ticks(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone since listed
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total
+
+
+def _postgres_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes().startswith(b"postgres"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
 
 
 def _ensure_wrk() -> str:
@@ -100,7 +127,9 @@ def parse_wrk(out: str) -> WrkResult:
     )
 
 
-def run_wrk(wrk: str, url: str, script: Path, connections: int, seconds: int) -> WrkResult:
+def run_wrk(
+    wrk: str, url: str, script: Path, connections: int, seconds: int, server_pid: int | None = None
+) -> WrkResult:
     cmd = [
         *_taskset(LOAD_CORE),
         wrk,
@@ -115,8 +144,19 @@ def run_wrk(wrk: str, url: str, script: Path, connections: int, seconds: int) ->
         str(script),
         url,
     ]
+    pg_pids = _postgres_pids()  # backends stay up: the pools hold their connections
+    before = (_cpu_ticks([server_pid] if server_pid else []), _cpu_ticks(pg_pids))
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return parse_wrk(out)
+    after = (_cpu_ticks([server_pid] if server_pid else []), _cpu_ticks(pg_pids))
+    result = parse_wrk(out)
+    requests = result.requests_per_s * seconds
+    if requests > 0 and Path("/proc").is_dir():
+        tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
+        if server_pid:
+            result.server_cpu_us = round((after[0] - before[0]) * tick_us / requests, 1)
+        if pg_pids:
+            result.postgres_cpu_us = round((after[1] - before[1]) * tick_us / requests, 1)
+    return result
 
 
 def _free_port() -> int:
@@ -158,6 +198,10 @@ class Server:
             except httpx.HTTPError:
                 time.sleep(0.2)
         raise RuntimeError(f"{name} did not start")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
 
     def rss_mb(self) -> float:
         # The uvicorn process itself serves (one worker, no supervisor process).
@@ -208,6 +252,11 @@ def _lua_fixed(
     return path
 
 
+def _median_or_none(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(statistics.median(present), 1) if present else None
+
+
 def _median_pairs(pairs: list[tuple[WrkResult, WrkResult]]) -> dict[str, Any]:
     ratios = [o.requests_per_s / f.requests_per_s for f, o in pairs]
     return {
@@ -216,6 +265,13 @@ def _median_pairs(pairs: list[tuple[WrkResult, WrkResult]]) -> dict[str, Any]:
         "floor": [asdict(f) for f, _ in pairs],
         "onward": [asdict(o) for _, o in pairs],
         "p99_ratio_median": round(statistics.median(o.p99_ms / f.p99_ms for f, o in pairs), 3),
+        "cpu_us_per_request_median": {
+            name: {
+                part: _median_or_none([getattr(r, f"{part}_cpu_us") for r in runs])
+                for part in ("server", "postgres")
+            }
+            for name, runs in (("floor", [f for f, _ in pairs]), ("onward", [o for _, o in pairs]))
+        },
         "non_2xx": sum(o.non_2xx + f.non_2xx for f, o in pairs),
         "socket_errors": sum(o.errors + f.errors for f, o in pairs),
     }
@@ -323,21 +379,23 @@ def main(argv: list[str] | None = None) -> int:
             run_wrk(wrk, s.url, read_lua, args.connections, 3)
         pairs = []
         for _ in range(args.rounds):
-            f = run_wrk(wrk, floor.url, read_lua, args.connections, args.seconds)
-            o = run_wrk(wrk, onward.url, read_lua, args.connections, args.seconds)
+            f = run_wrk(wrk, floor.url, read_lua, args.connections, args.seconds, floor.pid)
+            o = run_wrk(wrk, onward.url, read_lua, args.connections, args.seconds, onward.pid)
             pairs.append((f, o))
             print(
                 f"read  floor {f.requests_per_s:8.0f}/s  onward {o.requests_per_s:8.0f}/s  "
                 f"ratio {o.requests_per_s / f.requests_per_s:.2f}  "
-                f"p99 {f.p99_ms:.1f} / {o.p99_ms:.1f} ms",
+                f"p99 {f.p99_ms:.1f} / {o.p99_ms:.1f} ms  "
+                f"cpu/req server {f.server_cpu_us} / {o.server_cpu_us} us, "
+                f"postgres {f.postgres_cpu_us} / {o.postgres_cpu_us} us",
                 file=sys.stderr,
             )
         result["partner_read"] = _median_pairs(pairs)
 
         tpairs = []
         for _ in range(max(2, args.rounds // 2)):
-            f = run_wrk(wrk, floor.url, read_lua, args.connections, args.seconds)
-            o = run_wrk(wrk, onward.url, token_lua, args.connections, args.seconds)
+            f = run_wrk(wrk, floor.url, read_lua, args.connections, args.seconds, floor.pid)
+            o = run_wrk(wrk, onward.url, token_lua, args.connections, args.seconds, onward.pid)
             tpairs.append((f, o))
             print(
                 f"token floor {f.requests_per_s:8.0f}/s  onward {o.requests_per_s:8.0f}/s",
