@@ -105,6 +105,8 @@ async def test_revoked_token_is_refused_on_the_next_read(
         )
     try:
         r = await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)
+        # A dead token is 401 whatever it asks for, never a 404 that says "not visible".
+        unknown = await client.get(f"/v1/profiles/{uuid.uuid4()}", headers=partner.headers)
     finally:  # committed data: leave no revocation behind for tests that count them
         async with engine.begin() as conn:
             await conn.execute(
@@ -113,6 +115,10 @@ async def test_revoked_token_is_refused_on_the_next_read(
     assert r.status_code == 401
     assert 'error="invalid_token"' in r.headers["www-authenticate"]
     assert "contact" not in r.text
+    assert unknown.status_code == 401
+    # Nothing was disclosed, so nothing was recorded: only _shared_contact's read is logged.
+    log = (await client.get("/v1/me/access-log", headers=leaver.headers)).json()["items"]
+    assert len(log) == 1
 
 
 async def test_disabled_client_is_refused_on_the_next_read(
