@@ -23,41 +23,9 @@ from app.consent.catalogue import FIELDS, PATHS, SECTIONS
 from app.consent.policy import GrantScope, disclose
 from app.db import Database
 from app.profiles import service
+from tests.strategies import LEAF_PATHS, documents
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-LEAF_PATHS = [f.path for f in FIELDS]
-
-# Stored documents never hold NUL (refused at input; PostgreSQL's jsonb cannot either).
-text = st.text(st.characters(blacklist_characters="\x00"), max_size=6)
-# Leaf values include JSON null (never disclosed) and falsy values (always disclosed).
-leaf_values = st.one_of(
-    st.none(),
-    st.just(""),
-    st.just(0),
-    st.just(False),
-    st.just([]),
-    st.just({}),
-    text,
-    st.integers(),
-    st.dictionaries(st.sampled_from(["level", "notes"]), text, max_size=2),
-)
-# What a section may hold: usually an object, sometimes something the policy must skip.
-odd_sections = st.one_of(st.none(), text, st.lists(st.integers(), max_size=2))
-
-
-@st.composite
-def documents(draw: st.DrawFn) -> dict[str, Any]:
-    doc: dict[str, Any] = {}
-    for path in draw(st.sets(st.sampled_from(LEAF_PATHS))):
-        section, leaf = path.split(".", 1)
-        doc.setdefault(section, {})[leaf] = draw(leaf_values)
-    for section in draw(st.sets(st.sampled_from([*sorted(SECTIONS), "secret"]), max_size=2)):
-        if draw(st.booleans()):
-            doc[section] = draw(odd_sections)
-        elif isinstance(doc.get(section), dict):
-            doc[section]["unlisted"] = "stray"
-    return doc
-
 
 granted_paths = st.lists(
     st.one_of(

@@ -204,21 +204,36 @@ async def test_concurrent_reads_each_record_their_event(
     assert len(set(seen)) == 24
 
 
-async def test_unrecorded_read_fails_with_503(
-    pooled: tuple[httpx.AsyncClient, Actors], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import asyncio
-
+async def _contact_read_by(
+    pooled: tuple[httpx.AsyncClient, Actors],
+    monkeypatch: pytest.MonkeyPatch,
+    old: str,
+    new: str,
+) -> tuple[Actor, Leaver]:
+    """A partner, a leaver who granted it `contact`, and the hot statement with `old`
+    replaced by `new` (for as long as the test runs)."""
     from app.profiles import service
 
     client, actors = pooled
     partner = await actors.client("profiles:read")
     leaver = await make_leaver(client, actors)
     await grant(client, leaver, partner.organisation_id, ["contact"])
+    patched = service._READ_ONE.replace(old, new)
+    assert patched != service._READ_ONE
+    monkeypatch.setattr(service, "_READ_ONE", patched)
+    return partner, leaver
+
+
+async def test_unrecorded_read_fails_with_503(
+    pooled: tuple[httpx.AsyncClient, Actors], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    client, _ = pooled
     # The event's insert fails as it executes (NOT NULL), after the profile was read.
-    failing = service._READ_ONE.replace("clock_timestamp() FROM v", "NULL FROM v")
-    assert failing != service._READ_ONE
-    monkeypatch.setattr(service, "_READ_ONE", failing)
+    partner, leaver = await _contact_read_by(
+        pooled, monkeypatch, "clock_timestamp() FROM v", "NULL FROM v"
+    )
     answers = await asyncio.gather(
         *[client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers) for _ in range(6)]
     )
@@ -233,18 +248,14 @@ async def test_read_withheld_when_the_event_would_record_other_fields(
     pooled: tuple[httpx.AsyncClient, Actors], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The recorded leaves must equal the disclosed ones; if they part, nothing is shown."""
-    from app.profiles import service
-
-    client, actors = pooled
-    partner = await actors.client("profiles:read")
-    leaver = await make_leaver(client, actors)
-    await grant(client, leaver, partner.organisation_id, ["contact"])
+    client, _ = pooled
     # A drifted SQL twin: it records a leaf that is not disclosed.
-    drifted = service._READ_ONE.replace(
-        "'profile.read', ARRAY(", "'profile.read', ARRAY['story.summary'] || ARRAY("
+    partner, leaver = await _contact_read_by(
+        pooled,
+        monkeypatch,
+        "'profile.read', ARRAY(",
+        "'profile.read', ARRAY['story.summary'] || ARRAY(",
     )
-    assert drifted != service._READ_ONE
-    monkeypatch.setattr(service, "_READ_ONE", drifted)
     r = await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)
     assert r.status_code == 500
     assert r.headers["content-type"].startswith("application/problem+json")
