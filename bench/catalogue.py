@@ -223,7 +223,9 @@ async def load(url: str, n: int, reload: bool) -> None:
             print(f"{existing} offers already loaded (use --reload to start again)")
             return
         started = time.perf_counter()
-        await conn.execute("TRUNCATE offer_locations, offers")
+        # CASCADE: referrals (and their events) point at offers; a bench database has none
+        # worth keeping.
+        await conn.execute("TRUNCATE offer_locations, offers CASCADE")
         org_id = await conn.fetchval(
             "INSERT INTO organisations (id, name, kind) VALUES ($1, 'Bench provider', 'provider') "
             "ON CONFLICT (id) DO UPDATE SET name = excluded.name RETURNING id",
