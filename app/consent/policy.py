@@ -91,10 +91,11 @@ def _literal(values: list[str]) -> str:
     return "'{" + ",".join(values) + "}'::text[]"
 
 
-# unnest() walks the catalogue in order (a function scan returns its rows in order).
+# The catalogue as three parallel arrays, walked in catalogue order.
 _DISCLOSED_SQL = (
     "ARRAY(SELECT c.path FROM unnest("  # noqa: S608 - catalogue constants, no input
     + ", ".join(_literal([row[i] for row in _ORDERED]) for i in range(3))
-    + ") AS c(path, section, leaf) WHERE (c.path = ANY({allowed}) OR c.section = ANY({allowed}))"
-    " AND jsonb_typeof({document} -> c.section -> c.leaf) <> 'null')"
+    + ") WITH ORDINALITY AS c(path, section, leaf, n)"
+    " WHERE (c.path = ANY({allowed}) OR c.section = ANY({allowed}))"
+    " AND jsonb_typeof({document} -> c.section -> c.leaf) <> 'null' ORDER BY c.n)"
 )

@@ -17,6 +17,7 @@ second validation of the response.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -153,6 +154,8 @@ async def patch_own_profile(
     return _own_view(row)
 
 
+logger = logging.getLogger(__name__)
+
 # ---------------------------------------------------------------------------------------
 # Partner reads
 # ---------------------------------------------------------------------------------------
@@ -192,9 +195,12 @@ _SELECT_WITH_GRANTS = (
 # $4 now, $5 profile id):
 # - `v`: the profile and the organisation's active grants, through the choke point, and
 #   only while the caller's token is live. `allowed` is the union of the granted paths
-#   (paths are catalogue identifiers, validated when granted, so never hold a comma).
+#   (paths are catalogue identifiers, validated when granted, so never hold a comma; one
+#   that did would make the event record more than disclose() shows, and the read fail).
 # - `ev`: the access event, recording consent.policy.disclosed_fields_sql's leaves; written
-#   exactly when a profile is returned, durable (autocommit) before the row reaches us.
+#   whenever `v` has a row, durable (autocommit) before the row reaches us. So every
+#   returned profile was recorded; the reverse need not hold (the read can still fail
+#   after the statement, and the log then shows a read that returned nothing).
 # - the row: the profile and grants, the leaves the event recorded, and whether the token
 #   is live (looked up only when no profile came back, to tell 401 from 404).
 # The whole document is selected here: consent.policy.disclose cuts it in memory. Cutting
@@ -306,7 +312,8 @@ async def read_for_partner(db: Database, caller: Unconfirmed, profile_id: str) -
     if row["event_fields"] != view["disclosed_fields"]:
         # The access event must record exactly what is disclosed. The two rules are held
         # equal by tests; should they ever part, disclose nothing (the event over-records
-        # at worst: a read that returned nothing).
+        # at worst: a read that returned nothing) and say so where it can be alerted on.
+        logger.error("partner read withheld: the access event's fields differ from disclose()")
         raise RuntimeError("access event fields differ from the disclosure")
     return view
 

@@ -37,31 +37,42 @@ granted_paths = st.lists(
 )
 
 
+Partner = tuple[uuid.UUID, str, uuid.UUID]
+EVERYTHING = sorted(SECTIONS)
+
+
 @pytest.fixture
-async def partner(db: Database) -> tuple[uuid.UUID, str]:
-    """An organisation and an active client of it, inside the test's transaction."""
-    org, client = uuid.uuid4(), "sql-twin-" + uuid.uuid4().hex[:8]
+async def partner(db: Database) -> Partner:
+    """An organisation, an active client of it, and another organisation, inside the
+    test's transaction."""
+    org, client, other = uuid.uuid4(), "sql-twin-" + uuid.uuid4().hex[:8], uuid.uuid4()
     async with db.raw() as conn:
-        await conn.execute(
-            "INSERT INTO organisations (id, name, kind) VALUES ($1, 'Twin', 'partner')", org
-        )
+        for organisation in (org, other):
+            await conn.execute(
+                "INSERT INTO organisations (id, name, kind) VALUES ($1, 'Twin', 'partner')",
+                organisation,
+            )
         await conn.execute(
             "INSERT INTO clients (client_id, organisation_id, name, scopes, secret_hash)"
             " VALUES ($1, $2, 'twin', '{profiles:read}', 'x')",
             client,
             org,
         )
-    return org, client
+    return org, client, other
 
 
 async def read_one(
     db: Database,
-    partner: tuple[uuid.UUID, str],
+    partner: Partner,
     document: dict[str, Any],
     grant_fields: list[list[str]],
 ) -> tuple[list[str], list[str]]:
-    """Store the profile and grants, run the hot statement: (recorded, disclosed) leaves."""
-    org, client = partner
+    """Store the profile and grants, run the hot statement: (recorded, disclosed) leaves.
+
+    Beside the active grants, the profile also holds grants of everything that must not
+    count: one revoked, one expired at the statement's instant, one to another
+    organisation."""
+    org, client, other = partner
     profile = uuid.uuid4()
     async with db.raw() as conn:
         await conn.execute(
@@ -83,6 +94,23 @@ async def read_one(
                 NOW - timedelta(minutes=len(grant_fields) - i),
                 NOW + timedelta(days=1),
             )
+        for organisation, expires_at, revoked_at in (
+            (org, NOW + timedelta(days=1), NOW - timedelta(minutes=1)),
+            (org, NOW, None),
+            (other, NOW + timedelta(days=1), None),
+        ):
+            await conn.execute(
+                "INSERT INTO consent_grants (id, profile_id, organisation_id, fields, purpose,"
+                " granted_at, expires_at, revoked_at, receipt) VALUES ($1, $2, $3, $4,"
+                " 'support_delivery', $5, $6, $7, 'r')",
+                uuid.uuid4(),
+                profile,
+                organisation,
+                EVERYTHING,
+                NOW - timedelta(days=1),
+                expires_at,
+                revoked_at,
+            )
         row = await conn.fetchrow(service._READ_ONE, client, "no-such-jti", org, NOW, profile)
     grants = [GrantScope(uuid.uuid4(), tuple(f), NOW + timedelta(days=1)) for f in grant_fields]
     return row["event_fields"], disclose(document, grants, NOW).fields
@@ -96,7 +124,7 @@ async def read_one(
 @given(document=documents(), grant_fields=st.lists(granted_paths, min_size=1, max_size=4))
 async def test_the_hot_read_records_exactly_what_disclose_discloses(
     db: Database,
-    partner: tuple[uuid.UUID, str],
+    partner: Partner,
     document: dict[str, Any],
     grant_fields: list[list[str]],
 ) -> None:
@@ -104,9 +132,7 @@ async def test_the_hot_read_records_exactly_what_disclose_discloses(
     assert recorded == disclosed
 
 
-async def test_every_leaf_is_recorded_in_catalogue_order(
-    db: Database, partner: tuple[uuid.UUID, str]
-) -> None:
+async def test_every_leaf_is_recorded_in_catalogue_order(db: Database, partner: Partner) -> None:
     document: dict[str, Any] = {}
     for f in FIELDS:
         document.setdefault(f.section, {})[f.path.split(".", 1)[1]] = "x"

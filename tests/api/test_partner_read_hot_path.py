@@ -245,7 +245,9 @@ async def test_unrecorded_read_fails_with_503(
 
 
 async def test_read_withheld_when_the_event_would_record_other_fields(
-    pooled: tuple[httpx.AsyncClient, Actors], monkeypatch: pytest.MonkeyPatch
+    pooled: tuple[httpx.AsyncClient, Actors],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The recorded leaves must equal the disclosed ones; if they part, nothing is shown."""
     client, _ = pooled
@@ -261,6 +263,7 @@ async def test_read_withheld_when_the_event_would_record_other_fields(
     assert r.headers["content-type"].startswith("application/problem+json")
     assert "contact" not in r.text
     assert "@" not in r.text
+    assert "access event's fields differ from disclose()" in caplog.text  # to alert on
     monkeypatch.undo()
     # The event over-records (a read that returned nothing), never the other way round.
     log = (await client.get("/v1/me/access-log", headers=leaver.headers)).json()["items"]
