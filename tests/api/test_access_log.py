@@ -120,6 +120,21 @@ async def test_the_app_role_cannot_delete_what_events_point_at(client, actors, d
         await session.rollback()
 
 
+@pytest.mark.parametrize(
+    ("table", "column"), [("profiles", "profile_id"), ("organisations", "organisation_id")]
+)
+async def test_no_one_deletes_a_row_that_access_events_point_at(client, actors, db, table, column):
+    """Not even the owner (migration 0005's guard, in place of the foreign keys)."""
+    profile_id = await _one_event(client, actors)
+    async with db.sessionmaker() as session:
+        target = await session.scalar(
+            text(f"SELECT {column} FROM access_events WHERE profile_id = :p"), {"p": profile_id}
+        )
+        with pytest.raises(DBAPIError, match="has access events and cannot be deleted"):
+            await session.execute(text(f"DELETE FROM {table} WHERE id = :id"), {"id": target})
+        await session.rollback()
+
+
 async def test_the_app_role_can_do_its_work(client, actors, db):
     profile_id = await _one_event(client, actors)
     async with db.sessionmaker() as session:
