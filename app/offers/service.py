@@ -496,9 +496,13 @@ async def offers_for_leaver(
             text(
                 f"SELECT {_COLUMNS} FROM offers o "  # noqa: S608 (constant fragments)
                 "JOIN organisations org ON org.id = o.organisation_id "
-                f"WHERE o.id = ANY(:ids) AND {published_today}"
+                f"WHERE o.id = ANY(:ids) AND {published_today} AND {eligible}"
             ),
-            {"ids": [uuid.UUID(str(m.offer["id"])) for m in page], "today": london_today(now)},
+            {
+                "ids": [uuid.UUID(str(m.offer["id"])) for m in page],
+                "today": london_today(now),
+                **params,
+            },
         )
     ).all()
     by_id = {str(o.id): o for o in await _offers_from_rows(session, rows)}
@@ -510,7 +514,9 @@ async def offers_for_leaver(
             next_open_at=m.next_open_at,
         )
         for m in page
-        if str(m.offer["id"]) in by_id  # withdrawn since it was ranked: left out
+        # Withdrawn, or replaced with rules the leaver no longer meets, since it was ranked:
+        # left out (the page is then short; clients follow next_cursor until it is null).
+        if str(m.offer["id"]) in by_id
     ]
     return items, next_cursor
 
