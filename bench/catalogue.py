@@ -23,6 +23,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from asyncpg import Range
 from sqlalchemy import text
@@ -312,15 +313,32 @@ async def explain(session: AsyncSession, query: CatalogueQuery) -> None:
     print("\n".join(row[0] for row in plan))
 
 
-def database_url() -> str:
+async def database_url() -> str:
+    """``onward_bench`` on ``DATABASE_URL``'s server (created when missing), else embedded.
+
+    Never the database ``DATABASE_URL`` names: loading empties the offers tables.
+    """
     explicit = os.environ.get("DATABASE_URL")
-    if explicit:
-        return embedded.to_asyncpg_url(explicit)
-    return embedded.database_url(None, Path(".onward-bench"), "onward_bench")
+    if not explicit:
+        return embedded.database_url(None, Path(".onward-bench"), "onward_bench")
+    parts = urlsplit(embedded.to_asyncpg_url(explicit))
+    await _ensure_bench_database(urlunsplit(parts._replace(path="/postgres")))
+    return urlunsplit(parts._replace(path="/onward_bench"))
+
+
+async def _ensure_bench_database(admin_url: str) -> None:
+    import asyncpg
+
+    admin = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = 'onward_bench'"):
+            await admin.execute("CREATE DATABASE onward_bench")
+    finally:
+        await admin.close()
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    url = database_url()
+    url = await database_url()
     await upgrade(url)
     await load(url, args.offers, args.reload)
     result = await measure(url, args.runs)

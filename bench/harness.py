@@ -52,7 +52,8 @@ class WrkResult:
     non_2xx: int
     errors: int
     # CPU time per request (user + system, from /proc) of the server under test and of
-    # the local PostgreSQL processes: which core bounds the run. None where not readable.
+    # every local process named postgres (another cluster on the host would count too):
+    # which core bounds the run. None where not readable.
     server_cpu_us: float | None = None
     postgres_cpu_us: float | None = None
 
@@ -281,7 +282,8 @@ async def _prepare(args: argparse.Namespace) -> tuple[str, Any, str]:
     """A fresh ``onward_bench`` database, migrated and seeded.
 
     Dropped and created again on every run rather than emptied: the access log refuses
-    TRUNCATE and DELETE (it is append-only, migrations 0001-0002), as it should.
+    TRUNCATE and DELETE (it is append-only, migrations 0001-0002), as it should. Only the
+    database of that name: with ``DATABASE_URL`` set, the database it names is not touched.
     """
     import asyncpg
 
@@ -291,7 +293,8 @@ async def _prepare(args: argparse.Namespace) -> tuple[str, Any, str]:
     else:
         parts = urlsplit(embedded.embedded_url(WORK, "postgres"))
         _pin_postgres(WORK)
-    admin = await asyncpg.connect(urlunsplit(parts._replace(scheme="postgresql")))
+    # From the maintenance database: DATABASE_URL may itself name onward_bench.
+    admin = await asyncpg.connect(urlunsplit(parts._replace(scheme="postgresql", path="/postgres")))
     try:
         await admin.execute("DROP DATABASE IF EXISTS onward_bench WITH (FORCE)")
         await admin.execute("CREATE DATABASE onward_bench")
