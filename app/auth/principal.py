@@ -53,21 +53,20 @@ class Principal:
 class Unconfirmed:
     """A principal whose token verified in memory but whose liveness (client active,
     ``jti`` not revoked) has not been read from the database yet. Whoever receives one
-    must check :data:`LIVENESS_SQL`'s answer in the same statement that serves it."""
+    must check liveness (:data:`LIVENESS_SQL` or :data:`LIVE_CONDITION`) in the same
+    statement that serves it."""
 
     principal: Principal
 
 
-# Columns any statement can select to confirm a client token is live: $1 client_id, $2 jti.
-LIVENESS_SQL = (
-    "(SELECT active FROM clients WHERE client_id = $1) AS client_active, "
-    "EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2) AS token_revoked"
-)
-# The same check as a condition, for a statement that must do nothing for a dead token.
-LIVE_CONDITION = (
-    "(SELECT active FROM clients WHERE client_id = $1) "
-    "AND NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2)"
-)
+# Token liveness in SQL, $1 client_id and $2 jti: the client is active, the jti not revoked.
+_CLIENT_ACTIVE = "(SELECT active FROM clients WHERE client_id = $1)"
+_JTI_REVOKED = "EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2)"
+# As columns any statement can select.
+LIVENESS_SQL = f"{_CLIENT_ACTIVE} AS client_active, {_JTI_REVOKED} AS token_revoked"
+# As a condition, for a statement that must do nothing for a dead token (NULL, a missing
+# client, counts as false).
+LIVE_CONDITION = f"{_CLIENT_ACTIVE} AND NOT {_JTI_REVOKED}"
 # The same check on its own, for every route but the hot path (SQLAlchemy's named style).
 _LIVENESS = text("SELECT " + LIVENESS_SQL.replace("$1", ":client_id").replace("$2", ":jti"))
 

@@ -85,8 +85,9 @@ class AccessEvent(Base):
     seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), default=uuid.uuid4, unique=True)
     # No foreign keys (migration 0005): the statement writing an event has just read its
-    # profile through an active grant of its organisation, and the application role may
-    # not delete profiles or organisations, so neither reference can dangle.
+    # profile through an active grant of its organisation, and BEFORE DELETE triggers on
+    # profiles and organisations refuse to delete a row events point at, so neither
+    # reference can dangle.
     profile_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     organisation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     client_id: Mapped[str | None] = mapped_column(String(64))

@@ -42,6 +42,8 @@ from app.profiles.merge_patch import apply_merge_patch
 from app.profiles.reference import new_reference
 from app.profiles.schema import ProfileData, normalised, validate_document
 
+logger = logging.getLogger(__name__)
+
 REFERENCE_ATTEMPTS = 8
 
 
@@ -153,8 +155,6 @@ async def patch_own_profile(
     ).one()
     return _own_view(row)
 
-
-logger = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------
 # Partner reads
