@@ -64,6 +64,10 @@ COHORT_LABELS = {
 }
 
 
+# What matching reads of an offer besides its id (offers.service fetches only these).
+OFFER_PARTS = ("category", "eligibility", "schedule", "delivery")
+
+
 @dataclass(frozen=True, slots=True)
 class Leaver:
     """What matching knows about a leaver, derived from the profile document."""

@@ -302,13 +302,17 @@ _HAVERSINE = (
 )
 
 
+# Published and valid on :today (the London date): what the public may see and match.
+_PUBLISHED_TODAY = (
+    "o.status = 'published'",
+    "(o.valid_from IS NULL OR o.valid_from <= :today)",
+    "(o.valid_until IS NULL OR o.valid_until >= :today)",
+)
+
+
 def catalogue_sql(query: CatalogueQuery, today: date) -> tuple[str, dict[str, Any]]:
     """The catalogue statement and its parameters (the benchmark EXPLAINs exactly this)."""
-    where = [
-        "o.status = 'published'",
-        "(o.valid_from IS NULL OR o.valid_from <= :today)",
-        "(o.valid_until IS NULL OR o.valid_until >= :today)",
-    ]
+    where = [*_PUBLISHED_TODAY]
     params: dict[str, Any] = {"today": today, "limit": query.limit + 1}
     if query.category and query.area:
         # Both at once (the pair implies the category): one lookup in the small
@@ -403,11 +407,9 @@ async def search_offers(
 # --- matching for a leaver ------------------------------------------------------------
 
 
-# What app.offers.matching reads of an offer, besides its id.
+# The parts of an offer's stored body that matching reads (besides its id).
 _MATCHED_PARTS = "jsonb_build_object({})".format(
-    ", ".join(
-        f"'{k}', o.body -> '{k}'" for k in ("category", "eligibility", "schedule", "delivery")
-    )
+    ", ".join(f"'{k}', o.body -> '{k}'" for k in matching.OFFER_PARTS)
 )
 
 
@@ -469,11 +471,8 @@ async def offers_for_leaver(
     if cursor:  # a position in the ranking, tagged "m"
         _, offset = decode_cursor(cursor, "m", int)
     eligible, params = _eligible_to(matching.leaver_from_profile(profile, now))
-    published_today = (
-        "o.status = 'published' "
-        "AND (o.valid_from IS NULL OR o.valid_from <= :today) "
-        "AND (o.valid_until IS NULL OR o.valid_until >= :today)"
-    )
+    params["today"] = london_today(now)
+    published_today = " AND ".join(_PUBLISHED_TODAY)
     # Ranked on the parts of the stored bodies that matching reads (in the API shape);
     # full offers are built for the page only. Building all of them cost ~2 s a request at
     # 100,000 offers.
@@ -484,7 +483,7 @@ async def offers_for_leaver(
                 f"WHERE {published_today} AND {eligible} "
                 "ORDER BY o.created_at DESC, o.id DESC LIMIT :cap"
             ),
-            {"today": london_today(now), "cap": MATCH_CANDIDATE_CAP, **params},
+            {"cap": MATCH_CANDIDATE_CAP, **params},
         )
     ).all()
     documents = [{**row.body, "id": str(row.id)} for row in candidates]
@@ -498,11 +497,7 @@ async def offers_for_leaver(
                 "JOIN organisations org ON org.id = o.organisation_id "
                 f"WHERE o.id = ANY(:ids) AND {published_today} AND {eligible}"
             ),
-            {
-                "ids": [uuid.UUID(str(m.offer["id"])) for m in page],
-                "today": london_today(now),
-                **params,
-            },
+            {"ids": [uuid.UUID(str(m.offer["id"])) for m in page], **params},
         )
     ).all()
     by_id = {str(o.id): o for o in await _offers_from_rows(session, rows)}
@@ -535,11 +530,7 @@ async def published_page(
     now: datetime | None = None,
 ) -> tuple[list[Offer], int]:
     """Published offers valid today, oldest first (a stable order for harvesting)."""
-    where = [
-        "o.status = 'published'",
-        "(o.valid_from IS NULL OR o.valid_from <= :today)",
-        "(o.valid_until IS NULL OR o.valid_until >= :today)",
-    ]
+    where = [*_PUBLISHED_TODAY]
     params: dict[str, Any] = {"today": london_today(now)}
     if search:
         where.append("o.search_vector @@ websearch_to_tsquery('english', :search)")

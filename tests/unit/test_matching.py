@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.offers.matching import ineligibility, leaver_from_profile, match_offers
+from app.offers.matching import OFFER_PARTS, ineligibility, leaver_from_profile, match_offers
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 FRIDAY_RELEASE = "2026-11-27T15:30:00Z"  # Friday 15:30 in London (GMT)
@@ -185,6 +185,24 @@ def test_an_ineligible_offer_never_appears(doc: dict[str, Any], offers: list[Any
     listed = {m.offer["id"] for m in match_offers(doc, offers, NOW)}
     for o in offers:
         assert (o["id"] in listed) == (ineligibility(leaver, o) is None)
+
+
+@settings(max_examples=100, deadline=None)
+@given(profiles, st.lists(offers_strategy, max_size=6))
+def test_matching_reads_only_the_offer_parts_it_declares(
+    doc: dict[str, Any], offers: list[Any]
+) -> None:
+    """offers.service ranks on OFFER_PARTS of the stored bodies: nothing else may count."""
+    parts = [{k: o[k] for k in ("id", *OFFER_PARTS)} for o in offers]
+    whole = [{**o, "title": "T", "description": "D", "capacity": 3, "full": True} for o in offers]
+
+    def ranking(given: list[Any]) -> list[tuple[Any, ...]]:
+        return [
+            (m.offer["id"], m.score, m.reasons, m.next_open_at)
+            for m in match_offers(doc, given, NOW)
+        ]
+
+    assert ranking(parts) == ranking(whole)
 
 
 @settings(max_examples=100, deadline=None)
