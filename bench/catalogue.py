@@ -2,11 +2,12 @@
 
     /work/main/.venv/bin/python -m bench.catalogue [--offers 100000] [--runs 300] [--reload]
 
-Uses ``DATABASE_URL`` when set, else an embedded PostgreSQL under ``.onward-bench``
-(its own database ``onward_bench``). The offers are loaded once with COPY (``--reload`` to
-start again) and the query timed is exactly the service's (``catalogue_sql``): category +
-area + open_at + q, single client, after a warm-up. Prints p50/p95/p99 and the
-``EXPLAIN (ANALYZE, BUFFERS)`` of one run. The floor: p95 ≤ 30 ms.
+Uses the database ``onward_bench`` (``bench.database``): on ``DATABASE_URL``'s server when
+set, never the database it names, else on an embedded PostgreSQL under ``.onward-bench``.
+The offers are loaded once with COPY (``--reload`` to start again) and the query timed is
+exactly the service's (``catalogue_sql``): category + area + open_at + q, single client,
+after a warm-up. Prints p50/p95/p99 and the ``EXPLAIN (ANALYZE, BUFFERS)`` of one run.
+The floor: p95 ≤ 30 ms.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
 import sys
@@ -23,17 +23,16 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from asyncpg import Range
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from app import embedded
 from app.migrate import upgrade
 from app.offers.schedule import DAYS
 from app.offers.schemas import CATEGORIES
 from app.offers.service import CatalogueQuery, catalogue_sql, london_today, search_offers
+from bench.database import bench_database_url
 
 P95_FLOOR_MS = 30.0
 # The 13 Thames Valley local authorities (ONS code, town latitude, longitude).
@@ -314,27 +313,7 @@ async def explain(session: AsyncSession, query: CatalogueQuery) -> None:
 
 
 async def database_url() -> str:
-    """``onward_bench`` on ``DATABASE_URL``'s server (created when missing), else embedded.
-
-    Never the database ``DATABASE_URL`` names: loading empties the offers tables.
-    """
-    explicit = os.environ.get("DATABASE_URL")
-    if not explicit:
-        return embedded.database_url(None, Path(".onward-bench"), "onward_bench")
-    parts = urlsplit(embedded.to_asyncpg_url(explicit))
-    await _ensure_bench_database(urlunsplit(parts._replace(path="/postgres")))
-    return urlunsplit(parts._replace(path="/onward_bench"))
-
-
-async def _ensure_bench_database(admin_url: str) -> None:
-    import asyncpg
-
-    admin = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = 'onward_bench'"):
-            await admin.execute("CREATE DATABASE onward_bench")
-    finally:
-        await admin.close()
+    return await bench_database_url(Path(".onward-bench"), fresh=False)
 
 
 async def main_async(args: argparse.Namespace) -> int:

@@ -28,13 +28,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from app import embedded
 from app.auth.tokens import KeyRing, TokenService, load_or_create_key
 from app.migrate import upgrade
+from bench.database import bench_database_url
 from bench.seed import seed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -282,25 +281,11 @@ async def _prepare(args: argparse.Namespace) -> tuple[str, Any, str]:
     """A fresh ``onward_bench`` database, migrated and seeded.
 
     Dropped and created again on every run rather than emptied: the access log refuses
-    TRUNCATE and DELETE (it is append-only, migrations 0001-0002), as it should. Only the
-    database of that name: with ``DATABASE_URL`` set, the database it names is not touched.
+    TRUNCATE and DELETE (it is append-only, migrations 0001-0002), as it should.
     """
-    import asyncpg
-
-    explicit = os.environ.get("DATABASE_URL")
-    if explicit:
-        parts = urlsplit(embedded.to_asyncpg_url(explicit))
-    else:
-        parts = urlsplit(embedded.embedded_url(WORK, "postgres"))
+    url = await bench_database_url(WORK, fresh=True)
+    if not os.environ.get("DATABASE_URL"):
         _pin_postgres(WORK)
-    # From the maintenance database: DATABASE_URL may itself name onward_bench.
-    admin = await asyncpg.connect(urlunsplit(parts._replace(scheme="postgresql", path="/postgres")))
-    try:
-        await admin.execute("DROP DATABASE IF EXISTS onward_bench WITH (FORCE)")
-        await admin.execute("CREATE DATABASE onward_bench")
-    finally:
-        await admin.close()
-    url = urlunsplit(parts._replace(path="/onward_bench"))
     await upgrade(url)
     dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
     seeded = await seed(dsn, args.profiles, args.events)
