@@ -76,9 +76,12 @@ async def read_profile(
 
     `data` holds exactly the leaves covered by your organisation's active grants (their
     union) that the profile holds, nested as in the profile; `disclosed_fields` lists
-    them. Each read is written to the leaver's access log in the same transaction; if it
-    cannot be, the read fails with 503. A profile without an active grant to your
-    organisation answers 404, exactly like one that does not exist.
+    them. `version` and `updated_at` describe *your organisation's* cut: they move when
+    what you can see changes (a shared leaf edited, a grant added, revoked or expired),
+    never when the leaver edits something you were not given. Each read is written to the
+    leaver's access log before it is answered; if it cannot be, the read fails with 503.
+    A profile without an active grant to your organisation answers 404, exactly like one
+    that does not exist.
     """
     try:
         view = await service.read_for_partner(request.app.state.db, caller, profile_id)
@@ -103,11 +106,13 @@ async def list_profiles(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Response:
-    """Every profile shared with your organisation, most recently updated first.
+    """Every profile shared with your organisation, the most recently changed cut first.
 
     Each item is the same view as `GET /v1/profiles/{id}`; one access event is written per
-    profile returned. A profile updated while you page through moves to the front of the
-    order: to synchronise, page with `updated_since` set to your last run's start time.
+    profile returned. `updated_since` compares with your organisation's `updated_at`, so a
+    profile newly shared with you after that instant is listed too. A cut that changes
+    while you page through moves to the front of the order: to synchronise, page with
+    `updated_since` set to your last run's start time.
     """
     page = await service.list_for_partner(
         session, principal, updated_since=updated_since, limit=limit, cursor=cursor

@@ -157,9 +157,12 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "progress.latest",
         "Latest progress reading",
-        "standard",
-        "The newest self-assessed progress reading (areas scored 1–10); read-only, "
-        "written when the leaver records progress.",
+        # Special-category (API.md §2, version 2): the reading scores mental health, drugs
+        # and alcohol and offending.
+        "special_category",
+        "The newest self-assessed progress reading (areas scored 1–10, including mental "
+        "health, drugs and alcohol and offending); read-only, written when the leaver "
+        "records progress.",
     ),
 )
 
@@ -218,6 +221,15 @@ def sensitive_leaves(paths: Iterable[str]) -> list[str]:
     """The special-category and criminal-offence leaves the paths reach, in catalogue order."""
     reached = expand(paths)
     return [f.path for f in FIELDS if f.path in reached and f.sensitivity in SENSITIVE]
+
+
+def sensitive_paths(paths: Iterable[str]) -> list[tuple[int, str]]:
+    """Each given path (index, path) that reaches a special-category or offence leaf.
+
+    The explicit-consent refusal names every one of them (API.md §3), so a client can
+    show the leaver exactly which of their choices needs the explicit box.
+    """
+    return [(i, path) for i, path in enumerate(paths) if sensitive_leaves([path])]
 
 
 def normalise_paths(paths: Iterable[str]) -> list[str]:

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.consent.catalogue import normalise_paths, sensitive_leaves
+from app.consent.catalogue import normalise_paths, sensitive_paths
+from app.consent.cuts import refresh_cuts
 from app.consent.receipts import ReceiptSigner, receipt_payload
 from app.errors import ExplicitConsentRequired, NotFound, ValidationFailed
 from app.models.base import utcnow
@@ -60,6 +61,28 @@ _RECIPIENT = text(
 )
 
 
+def require_explicit(fields: list[str], loc: tuple[str, ...] = ("body",)) -> None:
+    """Refuse, naming each path that needs it, when sensitive paths lack explicit consent.
+
+    One ``errors`` entry per such path, located at its index in the request's ``fields``
+    (as given, before de-duplication, so the index points at what the client sent).
+    """
+    needing = sensitive_paths(fields)
+    if needing:
+        raise ExplicitConsentRequired(
+            "These fields include special-category or criminal-offence information: "
+            'sharing them needs "explicit": true.',
+            errors=[
+                {
+                    "loc": [*loc, "fields", index],
+                    "msg": f"{path} is special-category or criminal-offence information: "
+                    'sharing it needs "explicit": true',
+                }
+                for index, path in needing
+            ],
+        )
+
+
 async def grant_consent(
     session: AsyncSession,
     signer: ReceiptSigner,
@@ -85,12 +108,8 @@ async def grant_consent(
         raise ValidationFailed(
             "expires_at may be at most 730 days from now", loc=[*loc, "expires_at"]
         )
-    if sensitive_leaves(paths) and not explicit:
-        raise ExplicitConsentRequired(
-            "These fields include special-category or criminal-offence data: sharing them "
-            'needs "explicit": true.',
-            loc=[*loc, "explicit"],
-        )
+    if not explicit:
+        require_explicit(fields, loc)
     found = (
         await session.execute(
             _RECIPIENT, {"organisation_id": organisation_id, "profile_id": profile_id}
@@ -127,6 +146,7 @@ async def grant_consent(
     )
     session.add(grant)
     await session.flush()
+    await refresh_cuts(session, profile_id, [organisation_id], now=now)
     return grant_view(grant, name, now)
 
 
@@ -182,4 +202,5 @@ async def revoke_grant(
     ).one_or_none()
     if row is None:
         raise NotFound("No such consent grant")
+    await refresh_cuts(session, profile_id, [row.organisation_id], now=now)
     return grant_view(row, row.name, now)

@@ -3,7 +3,7 @@
 from app.models.base import Base
 from app.models.identity import Client, Organisation, RevokedToken
 from app.models.offers import *  # noqa: F403  (filled in by the offers work)
-from app.models.profiles import AccessEvent, ConsentGrant, Profile
+from app.models.profiles import AccessEvent, ConsentGrant, DisclosureCut, Profile
 from app.models.referrals import *  # noqa: F403  (filled in by the referrals work)
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "Base",
     "Client",
     "ConsentGrant",
+    "DisclosureCut",
     "Organisation",
     "Profile",
     "RevokedToken",

@@ -95,3 +95,46 @@ class AccessEvent(Base):
     fields: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
     grant_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID(as_uuid=True)))
     at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class DisclosureCut(Base):
+    """One organisation's cut of one profile, decided when consent or the profile changes.
+
+    Written only by ``consent.cuts.refresh_cuts`` (the one place that runs
+    ``consent.policy.disclose``) and read as stored by the partner read. Invariants:
+
+    * a row is *servable* only while ``valid_until > now`` and ``grant_ids`` is not empty;
+      ``valid_until`` is the earliest expiry of the grants behind it, so an expiring grant
+      makes the row unservable at that instant, without any write;
+    * triggers (migration 0006) set ``valid_until = '-infinity'`` whenever a grant of the
+      pair is inserted or updated, or the profile's data changes, so a write that forgot
+      to refresh can never leave an over-wide cut servable: it is recomputed on next use;
+    * ``version`` and ``updated_at`` move only when what the organisation can see (the
+      disclosed leaves or the grants behind them) changes (API.md §3).
+    """
+
+    __tablename__ = "disclosure_cuts"
+    __table_args__ = (
+        # The partner list: an organisation's servable cuts, most recently changed first.
+        Index(
+            "ix_disclosure_cuts_org_updated",
+            "organisation_id",
+            text("updated_at DESC"),
+            text("profile_id DESC"),
+        ),
+        # Stale cuts of an organisation, refreshed before its list read.
+        Index("ix_disclosure_cuts_org_valid_until", "organisation_id", "valid_until"),
+    )
+
+    profile_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("profiles.id", ondelete="CASCADE"), primary_key=True
+    )
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    fields: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
+    grant_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID(as_uuid=True)))
+    version: Mapped[int]
+    updated_at: Mapped[datetime]
+    valid_until: Mapped[datetime]

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.consent.cuts import refresh_cuts
 from app.models import ProgressReading
 from app.models.base import utcnow
 from app.pagination import newest_first, page_of
@@ -46,6 +47,8 @@ async def record_progress(
         _SET_LATEST,
         {"latest": json.dumps(latest), "at": reading.recorded_at, "profile_id": profile_id},
     )
+    # Organisations given progress.latest see the new reading from the next read on.
+    await refresh_cuts(session, profile_id)
     return reading
 
 

@@ -140,6 +140,51 @@ async def test_sensitive_fields_need_explicit_consent(client, actors, fields):
     assert ok["explicit"] is True
 
 
+async def test_explicit_consent_refusal_names_each_path_that_needs_it(client, actors):
+    leaver = await make_leaver(client, actors)
+    partner = await actors.client("profiles:read")
+    fields = ["contact.phone", "story", "needs.accommodation", "offence.category", "needs"]
+    response = await client.post(
+        "/v1/me/consents",
+        json={
+            "organisation_id": str(partner.organisation_id),
+            "fields": fields,
+            "purpose": "support_delivery",
+        },
+        headers=leaver.headers,
+    )
+    assert response.status_code == 422
+    doc = problem(response)
+    assert doc["type"].endswith("/explicit-consent-required")
+    assert [e["loc"] for e in doc["errors"]] == [
+        ["body", "fields", 1],
+        ["body", "fields", 3],
+        ["body", "fields", 4],
+    ]
+    assert ["story" in doc["errors"][0]["msg"], "offence.category" in doc["errors"][1]["msg"]] == [
+        True,
+        True,
+    ]
+
+
+async def test_progress_latest_is_special_category(client, actors):
+    fields = (await client.get("/v1/consent/fields")).json()
+    assert {f["path"]: f["sensitivity"] for f in fields}["progress.latest"] == "special_category"
+    leaver = await make_leaver(client, actors)
+    partner = await actors.client("profiles:read")
+    response = await client.post(
+        "/v1/me/consents",
+        json={
+            "organisation_id": str(partner.organisation_id),
+            "fields": ["progress.latest"],
+            "purpose": "support_delivery",
+        },
+        headers=leaver.headers,
+    )
+    assert response.status_code == 422
+    assert problem(response)["errors"][0]["loc"] == ["body", "fields", 0]
+
+
 async def test_standard_needs_leaf_needs_no_explicit_consent(client, actors):
     leaver = await make_leaver(client, actors)
     partner = await actors.client("profiles:read")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
@@ -74,7 +75,8 @@ async def test_read_discloses_exactly_the_granted_leaves(client, actors, db):
     assert set(body["data"]) == {"contact", "identity", "needs"}
     assert body["data"]["needs"]["health"] == {"level": "medium", "notes": "SENTINEL-health"}
     assert sorted(body["grant_ids"]) == sorted([g1["id"], g2["id"]])
-    assert body["version"] == 1
+    # The organisation's cut: the first grant made it version 1, the second version 2.
+    assert body["version"] == 2
     assert body["updated_at"].endswith("Z")
     # Sentinels: only the granted ones appear anywhere in the response.
     assert sentinels_in(response.text) == {
@@ -106,7 +108,7 @@ async def test_read_discloses_exactly_the_granted_leaves(client, actors, db):
 async def test_sentinels_of_unshared_leaves_never_appear(client, actors, fields):
     leaver = await make_leaver(client, actors)
     partner = await actors.client("profiles:read")
-    await grant(client, leaver, partner.organisation_id, fields)
+    await grant(client, leaver, partner.organisation_id, fields, explicit=fields == ["progress"])
     one = await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)
     listed = await client.get("/v1/profiles", headers=partner.headers)
     shared = expand(fields)
@@ -263,10 +265,11 @@ async def test_list_pages_filters_and_records_one_event_per_profile(client, acto
     leavers = [await make_leaver(client, actors, data=full_document(str(i))) for i in range(3)]
     for leaver in leavers:
         await grant(client, leaver, partner.organisation_id, ["identity.given_name"])
-    # The newest update first: patch the first leaver so it moves to the front.
+    # The newest update first: patch a shared leaf of the first leaver so it moves to
+    # the front (an unshared leaf would not move it: see test_partner_cut_versions).
     await client.patch(
         "/v1/me",
-        json={"identity": {"pronouns": "they"}},
+        json={"identity": {"given_name": "Renamed"}},
         headers={**leavers[0].headers, "If-Match": '"1"'},
     )
     first = await client.get("/v1/profiles?limit=2", headers=partner.headers)
@@ -280,7 +283,7 @@ async def test_list_pages_filters_and_records_one_event_per_profile(client, acto
     ).json()
     assert [p["id"] for p in page2["items"]] == [leavers[1].id]
     assert page2["next_cursor"] is None
-    assert page1["items"][0]["data"] == {"identity": {"given_name": "SENTINEL0-given"}}
+    assert page1["items"][0]["data"] == {"identity": {"given_name": "Renamed"}}
     assert page1["items"][0]["version"] == 2
     for leaver in leavers:
         events = await events_for(db, leaver.id)
@@ -309,3 +312,106 @@ async def test_partner_reads_need_the_scope(client, actors):
         await client.get(f"/v1/profiles/{leaver.id}", headers=leaver.headers)
     ).status_code == 403
     assert (await client.get("/v1/profiles")).status_code == 401
+
+
+async def test_partner_cut_versions_move_only_with_what_the_partner_sees(client, actors):
+    """API.md §3: version and updated_at describe the organisation's own cut."""
+    leaver = await make_leaver(client, actors)
+    partner = await actors.client("profiles:read")
+    other = await actors.client("profiles:read")
+    await grant(client, leaver, partner.organisation_id, ["contact.phone"])
+    await grant(client, leaver, other.organisation_id, ["identity"])
+    first = (await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)).json()
+    assert first["version"] == 1
+
+    async def patch(body: dict[str, object]) -> None:
+        own = await client.get("/v1/me", headers=leaver.headers)
+        r = await client.patch(
+            "/v1/me", json=body, headers={**leaver.headers, "If-Match": own.headers["etag"]}
+        )
+        assert r.status_code == 200, r.text
+
+    # The leaver edits a field this partner was never given: nothing moves for it...
+    await patch({"identity": {"pronouns": "she/her"}, "story": {"summary": "Changed"}})
+    same = (await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)).json()
+    assert (same["version"], same["updated_at"]) == (first["version"], first["updated_at"])
+    # ...while the organisation given identity sees its cut move.
+    seen = (await client.get(f"/v1/profiles/{leaver.id}", headers=other.headers)).json()
+    assert seen["version"] == 2
+    # A shared leaf edited moves it; so does a grant added, and one ended.
+    await patch({"contact": {"phone": "07700 900999"}})
+    edited = (await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)).json()
+    assert edited["version"] == 2
+    assert edited["data"] == {"contact": {"phone": "07700 900999"}}
+    extra = await grant(client, leaver, partner.organisation_id, ["release.area"])
+    widened = (await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)).json()
+    assert widened["version"] == 3
+    assert extra["id"] in widened["grant_ids"]
+    r = await client.post(f"/v1/me/consents/{extra['id']}/revoke", headers=leaver.headers)
+    assert r.status_code == 200
+    narrowed = (await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)).json()
+    assert narrowed["version"] == 4
+    assert narrowed["grant_ids"] == edited["grant_ids"]
+
+
+async def test_a_profile_newly_shared_after_t_is_listed_by_updated_since_t(client, actors):
+    partner = await actors.client("profiles:read")
+    leaver = await make_leaver(client, actors)
+    # The profile was created (and last edited) long before it is shared.
+    await client.patch(
+        "/v1/me",
+        json={"contact": {"phone": "07700 900111"}},
+        headers={**leaver.headers, "If-Match": '"1"'},
+    )
+    since = datetime.now(UTC)
+    await grant(client, leaver, partner.organisation_id, ["contact.phone"])
+    listed = (
+        await client.get(
+            "/v1/profiles",
+            params={"updated_since": since.isoformat()},
+            headers=partner.headers,
+        )
+    ).json()
+    assert [p["id"] for p in listed["items"]] == [leaver.id]
+    assert listed["items"][0]["data"] == {"contact": {"phone": "07700 900111"}}
+
+
+async def test_an_expired_grant_stops_the_cut_at_once_and_moves_its_version(client, actors, db):
+    partner = await actors.client("profiles:read")
+    leaver = await make_leaver(client, actors)
+    lasting = await grant(client, leaver, partner.organisation_id, ["contact.phone"])
+    brief = await grant(client, leaver, partner.organisation_id, ["contact.email"])
+    before = (await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)).json()
+    assert set(before["disclosed_fields"]) == {"contact.phone", "contact.email"}
+    # The brief grant expires (moved into the past, as time passing would).
+    async with db.sessionmaker() as session:
+        await session.execute(
+            text(
+                "UPDATE consent_grants SET granted_at = now() - interval '2 days', "
+                "expires_at = now() - interval '1 second' WHERE id = :id"
+            ),
+            {"id": brief["id"]},
+        )
+        # The cut was decided before, valid until the brief grant's expiry (the trigger
+        # marked it stale on this UPDATE; put back what the earlier decision stored, so
+        # the read meets a cut that lapsed on its own with no write at all).
+        expired_at = (
+            await session.execute(
+                text(
+                    "UPDATE disclosure_cuts AS c SET valid_until = g.expires_at "
+                    "FROM consent_grants AS g WHERE g.id = :id "
+                    "AND c.profile_id = g.profile_id AND c.organisation_id = g.organisation_id "
+                    "RETURNING g.expires_at"
+                ),
+                {"id": brief["id"]},
+            )
+        ).scalar_one()
+        await session.commit()
+    after = (await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)).json()
+    assert after["disclosed_fields"] == ["contact.phone"]
+    assert after["grant_ids"] == [lasting["id"]]
+    assert after["version"] == before["version"] + 1
+    # The cut changed when the grant expired, not when someone next looked.
+    assert datetime.fromisoformat(after["updated_at"]) == expired_at
+    listed = (await client.get("/v1/profiles", headers=partner.headers)).json()["items"]
+    assert [p["disclosed_fields"] for p in listed] == [["contact.phone"]]

@@ -41,7 +41,7 @@ def test_sensitivity_labels_follow_the_contract():
     by = {f.path: f.sensitivity for f in FIELDS}
     special = {p for p, s in by.items() if s == "special_category"}
     criminal = {p for p, s in by.items() if s == "criminal_offence"}
-    assert special == {"needs.drugs_alcohol", "needs.health", "story.summary"}
+    assert special == {"needs.drugs_alcohol", "needs.health", "story.summary", "progress.latest"}
     assert criminal == {"offence.summary", "offence.category"}
 
 

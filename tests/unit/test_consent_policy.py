@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.consent.catalogue import LEAVES, PATHS, SECTIONS, expand
+from app.consent.catalogue import FIELDS, LEAVES, PATHS, SECTIONS, SENSITIVE, expand
 from app.consent.policy import GrantScope, disclose
 from tests.strategies import SECTION_NAMES, documents
 
@@ -35,10 +35,24 @@ def grants(draw: st.DrawFn) -> GrantScope:
         fields=tuple(fields),
         expires_at=NOW + draw(offsets),
         revoked_at=NOW - timedelta(seconds=1) if revoked else None,
+        explicit=draw(st.booleans()),
     )
 
 
 grant_sets = st.lists(grants(), max_size=6)
+
+
+SENSITIVE_LEAVES = frozenset(f.path for f in FIELDS if f.sensitivity in SENSITIVE)
+
+
+def permitted(active: list[GrantScope]) -> frozenset[str]:
+    """Standard leaves of any active grant; sensitive ones only of explicit grants."""
+    explicitly = expand(p for g in active if g.explicit for p in g.fields)
+    return frozenset(
+        p
+        for p in expand(p for g in active for p in g.fields)
+        if p not in SENSITIVE_LEAVES or p in explicitly
+    )
 
 
 def flatten(data: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +64,7 @@ def flatten(data: dict[str, Any]) -> dict[str, Any]:
 def test_nothing_outside_the_active_grants_is_disclosed(doc, grant_set):
     result = disclose(doc, grant_set, NOW)
     active = [g for g in grant_set if g.revoked_at is None and g.expires_at > NOW]
-    allowed = expand(p for g in active for p in g.fields)
+    allowed = permitted(active)
     disclosed = flatten(result.data)
     assert set(disclosed) <= allowed
     assert set(result.fields) <= allowed
@@ -79,7 +93,7 @@ def test_nothing_outside_the_active_grants_is_disclosed(doc, grant_set):
 @given(documents(), grant_sets)
 def test_revoked_and_expired_grants_disclose_nothing(doc, grant_set):
     dead = [
-        GrantScope(g.id, g.fields, NOW - abs(g.expires_at - NOW), g.revoked_at)
+        GrantScope(g.id, g.fields, NOW - abs(g.expires_at - NOW), g.revoked_at, g.explicit)
         if g.revoked_at is None
         else g
         for g in grant_set
@@ -96,8 +110,11 @@ def test_revoked_and_expired_grants_disclose_nothing(doc, grant_set):
 @PROPERTY
 @given(documents(), st.sampled_from(SECTION_NAMES), grant_sets)
 def test_a_section_grant_equals_the_grant_of_all_its_leaves(doc, section, others):
-    as_section = GrantScope(uuid.uuid4(), (section,), NOW + timedelta(days=1))
-    as_leaves = GrantScope(as_section.id, SECTIONS[section], NOW + timedelta(days=1))
+    explicit = bool(others) and others[0].explicit
+    as_section = GrantScope(uuid.uuid4(), (section,), NOW + timedelta(days=1), None, explicit)
+    as_leaves = GrantScope(
+        as_section.id, SECTIONS[section], NOW + timedelta(days=1), None, explicit
+    )
     by_section = disclose(doc, [as_section, *others], NOW)
     by_leaves = disclose(doc, [as_leaves, *others], NOW)
     assert by_section == by_leaves
@@ -124,5 +141,20 @@ def test_catalogue_leaves_are_all_disclosable():
     for path in LEAVES:
         section, leaf = path.split(".")
         doc.setdefault(section, {})[leaf] = "x"
-    every = GrantScope(uuid.uuid4(), tuple(SECTION_NAMES), NOW + timedelta(days=1))
+    every = GrantScope(uuid.uuid4(), tuple(SECTION_NAMES), NOW + timedelta(days=1), None, True)
     assert set(disclose(doc, [every], NOW).fields) == LEAVES
+
+
+@PROPERTY
+@given(documents(), grant_sets)
+def test_sensitive_leaves_are_disclosed_only_under_explicit_grants(doc, grant_set):
+    implicit = [GrantScope(g.id, g.fields, g.expires_at, g.revoked_at, False) for g in grant_set]
+    assert not set(disclose(doc, implicit, NOW).fields) & SENSITIVE_LEAVES
+
+
+def test_progress_latest_needs_an_explicit_grant():
+    doc = {"progress": {"latest": {"readings": {"mental_health": 3}}}}
+    plain = GrantScope(uuid.uuid4(), ("progress",), NOW + timedelta(days=1))
+    assert disclose(doc, [plain], NOW).fields == []
+    explicit = GrantScope(uuid.uuid4(), ("progress",), NOW + timedelta(days=1), None, True)
+    assert disclose(doc, [plain, explicit], NOW).fields == ["progress.latest"]

@@ -1,0 +1,215 @@
+"""Disclosure cuts: what each organisation may see of a profile, decided when consent changes.
+
+Reads outnumber consent changes by far, so the disclosure decision is made on the write
+side (DESIGN.md, "the path of a partner read"). :func:`refresh_cuts` is the only writer of
+``disclosure_cuts`` and the only caller of :func:`consent.policy.disclose` for partners:
+whenever a grant is created or ends, or the profile's data changes, it recomputes the
+affected organisations' cuts and stores them ready to serve. The partner read serves the
+stored row and records exactly its ``fields``: there is no second copy of the rule.
+
+Invariants (see ``models.profiles.DisclosureCut``):
+
+* a cut is servable only while ``valid_until > now`` (the earliest expiry of the grants
+  behind it) and it has grants, so an expiring grant stops it at that very instant;
+* database triggers mark a pair's cut stale (``valid_until = -infinity``) on any grant
+  insert or update and on any change of the profile's data, in the same transaction: a
+  writer that forgot to refresh makes the next read recompute, never over-disclose;
+* ``version`` and ``updated_at`` move only when the disclosed leaves, their values or the
+  grants behind them change (API.md §3), so an organisation's version says nothing about
+  parts of the profile it cannot see.
+
+Concurrent refreshes of one profile are serialised by a row lock on the profile.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.consent.policy import GrantScope, disclose
+from app.models.base import utcnow
+from app.models.profiles import ConsentGrant, DisclosureCut, Profile
+
+# "Valid until further notice": a cut with no expiring grant behind it (an empty one).
+FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    data: dict[str, Any]
+    fields: list[str]
+    grant_ids: list[uuid.UUID]
+    valid_until: datetime
+
+
+def compute_cut(document: dict[str, Any], grants: list[GrantScope], now: datetime) -> Cut:
+    """The cut ``grants`` give of ``document`` at ``now``, and until when it holds (pure)."""
+    disclosure = disclose(document, grants, now)
+    expiries = [g.expires_at for g in grants if g.is_active(now)]
+    return Cut(
+        disclosure.data,
+        disclosure.fields,
+        disclosure.grant_ids,
+        min(expiries) if expiries else FOREVER,
+    )
+
+
+# asyncpg reads PostgreSQL's -infinity (a cut marked stale by a trigger) as a naive
+# datetime.min; every other value comes back aware.
+NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _valid_until(stored: DisclosureCut) -> datetime:
+    value = stored.valid_until
+    return NEVER if value.tzinfo is None else value
+
+
+def _changed_at(stored: DisclosureCut, now: datetime) -> datetime:
+    """When the organisation's view changed, for ``updated_at``.
+
+    A cut that lapsed on its own changed when its earliest grant expired; a cut never
+    computed (born stale from a grant insert or the migration) keeps the time it was
+    born with; anything else changed now, in the write that refreshes it.
+    """
+    valid_until = _valid_until(stored)
+    if stored.version == 0:
+        return stored.updated_at
+    if NEVER < valid_until <= now:
+        return valid_until
+    return now
+
+
+async def refresh_cuts(
+    session: AsyncSession,
+    profile_id: uuid.UUID,
+    organisation_ids: Iterable[uuid.UUID] | None = None,
+    *,
+    now: datetime | None = None,
+) -> dict[uuid.UUID, Cut]:
+    """Recompute and store the cuts of ``profile_id`` (for the given organisations, or for
+    every organisation that has or had a grant), in the caller's transaction."""
+    now = now or utcnow()
+    orgs = None if organisation_ids is None else list(dict.fromkeys(organisation_ids))
+    document = (
+        await session.execute(
+            select(Profile.data).where(Profile.id == profile_id).with_for_update()
+        )
+    ).scalar_one_or_none()
+    if document is None:
+        return {}
+    grants_q = (
+        select(
+            ConsentGrant.id,
+            ConsentGrant.organisation_id,
+            ConsentGrant.fields,
+            ConsentGrant.expires_at,
+            ConsentGrant.explicit,
+        )
+        .where(
+            ConsentGrant.profile_id == profile_id,
+            ConsentGrant.revoked_at.is_(None),
+            ConsentGrant.expires_at > now,
+        )
+        .order_by(ConsentGrant.granted_at, ConsentGrant.id)
+    )
+    stored_q = select(DisclosureCut).where(DisclosureCut.profile_id == profile_id)
+    if orgs is not None:
+        grants_q = grants_q.where(ConsentGrant.organisation_id.in_(orgs))
+        stored_q = stored_q.where(DisclosureCut.organisation_id.in_(orgs))
+    by_org: dict[uuid.UUID, list[GrantScope]] = {}
+    for g in (await session.execute(grants_q)).all():
+        by_org.setdefault(g.organisation_id, []).append(
+            GrantScope(g.id, tuple(g.fields), g.expires_at, None, g.explicit)
+        )
+    stored = {
+        row.organisation_id: row
+        for row in (await session.execute(stored_q.execution_options(populate_existing=True)))
+        .scalars()
+        .all()
+    }
+    cuts: dict[uuid.UUID, Cut] = {}
+    for org in dict.fromkeys([*stored, *by_org]):
+        cut = compute_cut(document, by_org.get(org, []), now)
+        cuts[org] = cut
+        old = stored.get(org)
+        same = (
+            old is not None
+            and old.version > 0
+            and old.data == cut.data
+            and list(old.fields) == cut.fields
+            and list(old.grant_ids) == cut.grant_ids
+        )
+        if same and old is not None and _valid_until(old) == cut.valid_until:
+            continue
+        values: dict[str, Any] = {"valid_until": cut.valid_until}
+        if not same:
+            values.update(
+                data=cut.data,
+                fields=cut.fields,
+                grant_ids=cut.grant_ids,
+                version=(old.version if old is not None else 0) + 1,
+                updated_at=_changed_at(old, now) if old is not None else now,
+            )
+        await session.execute(
+            insert(DisclosureCut)
+            .values(
+                profile_id=profile_id,
+                organisation_id=org,
+                **{
+                    "data": cut.data,
+                    "fields": cut.fields,
+                    "grant_ids": cut.grant_ids,
+                    "version": 1,
+                    "updated_at": now,
+                    **values,
+                },
+            )
+            .on_conflict_do_update(
+                index_elements=[DisclosureCut.profile_id, DisclosureCut.organisation_id],
+                set_=values,
+            )
+        )
+    return cuts
+
+
+# Stale cuts (a grant expired, or a trigger marked them): recomputed before serving.
+_STALE_FOR_ORGANISATION = text(
+    "SELECT profile_id FROM disclosure_cuts WHERE organisation_id = :org AND valid_until <= :now"
+)
+_STATE_OF_PAIR = text(
+    "SELECT valid_until <= :now AS stale FROM disclosure_cuts "
+    "WHERE organisation_id = :org AND profile_id = :pid"
+)
+
+
+async def refresh_stale_for_organisation(
+    session: AsyncSession, organisation_id: uuid.UUID, now: datetime
+) -> None:
+    """Bring every stale cut an organisation has up to date (before a list read)."""
+    stale = (
+        await session.execute(_STALE_FOR_ORGANISATION, {"org": organisation_id, "now": now})
+    ).scalars()
+    for profile_id in list(stale):
+        await refresh_cuts(session, profile_id, [organisation_id], now=now)
+
+
+async def refresh_if_stale(
+    session: AsyncSession, profile_id: uuid.UUID, organisation_id: uuid.UUID, now: datetime
+) -> bool:
+    """Recompute one pair's cut if it is stale; True when something was recomputed."""
+    stale = (
+        await session.execute(
+            _STATE_OF_PAIR, {"org": organisation_id, "pid": profile_id, "now": now}
+        )
+    ).scalar_one_or_none()
+    if not stale:
+        return False
+    await refresh_cuts(session, profile_id, [organisation_id], now=now)
+    return True
