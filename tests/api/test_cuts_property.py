@@ -147,7 +147,8 @@ async def _expire(db: Database, profile_id: str, grant_id: uuid.UUID) -> None:
             await session.execute(
                 text(
                     "UPDATE consent_grants SET granted_at = granted_at - CAST(:d AS interval), "
-                    "expires_at = expires_at - CAST(:d AS interval), revoked_at = revoked_at - CAST(:d AS interval) "
+                    "expires_at = expires_at - CAST(:d AS interval), "
+                    "revoked_at = revoked_at - CAST(:d AS interval) "
                     "WHERE profile_id = :p"
                 ),
                 {"d": delta, "p": profile_id},
