@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from app.api.offers import SearchText
 from app.api.problems import problem
 from app.db import Session
 from app.errors import ValidationFailed
@@ -37,7 +38,7 @@ async def api_info(request: Request, response: Response) -> dict[str, Any]:
 async def list_services(
     session: Session,
     response: Response,
-    search: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    search: SearchText = None,
     organization_id: uuid.UUID | None = None,
     modified_after: datetime | None = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
