@@ -35,7 +35,7 @@ SearchText = Annotated[
     Query(
         min_length=1,
         max_length=200,
-        description="Web-search syntax: words, `\"exact phrase\"`, `-not`, `or`; at most "
+        description='Web-search syntax: words, `"exact phrase"`, `-not`, `or`; at most '
         f"{service.MAX_SEARCH_TERMS} terms are used.",
     ),
     AfterValidator(refuse_nul),
