@@ -230,9 +230,7 @@ async def test_unknown_keys_are_not_echoed_in_error_locations(
         headers=kiosk.headers,
     )
     body = _unprocessable(r, OFFENCE, PIN_SENT)
-    assert {tuple(e["loc"]) for e in body["errors"]} == {
-        ("body", "data", "offence", "<unknown>")
-    }
+    assert {tuple(e["loc"]) for e in body["errors"]} == {("body", "data", "offence", "<unknown>")}
     # Even a plain typo of a field name is not named (API.md §0): the loc ends in <unknown>.
     r = await client.post(
         "/v1/profiles",

@@ -102,7 +102,7 @@ class _HugeHeader(threading.Thread):
                         self.answer += chunk
                 except OSError:
                     pass
-        except BaseException as exc:  # noqa: BLE001 - reported to the test
+        except BaseException as exc:  # reported to the test
             self.error = exc
             self.started_sending.set()
 
@@ -141,7 +141,7 @@ def test_a_48_mib_header_is_refused_without_slowing_other_requests(
 def test_the_limit_is_64_kib_of_headers_in_total(
     server: tuple[str, int], size: int, refused: bool
 ) -> None:
-    base, port = server
+    _, port = server
     # Several headers, each well under any per-header limit: the total is what counts.
     headers = b"".join(b"X-Part-%d: %s\r\n" % (i, b"b" * 1000) for i in range(size // 1014))
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
