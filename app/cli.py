@@ -109,7 +109,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _display_host(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    if host in ("0.0.0.0", "::"):  # noqa: S104
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
 
 
 def build_parser() -> argparse.ArgumentParser:

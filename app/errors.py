@@ -176,28 +176,33 @@ _FIXED_MESSAGES = {
 }
 
 
-def safe_loc(loc: Sequence[Any], *, unknown_key: bool = False) -> list[str | int]:
+def safe_loc(
+    loc: Sequence[Any],
+    *,
+    unknown_key: bool = False,
+    bad_keys: frozenset[tuple[Any, ...]] = frozenset(),
+) -> list[str | int]:
     """A pydantic location with every caller-chosen key name replaced (never echoed).
 
     ``unknown_key``: the last part is a key the caller chose (an ``extra_forbidden``
-    error), replaced whatever it looks like.
+    error), replaced whatever it looks like. ``bad_keys``: locations of dict keys that
+    failed validation (pydantic marks them with a trailing ``[key]``), masked wherever
+    they appear, also in the errors about their values.
     """
-    out: list[str | int] = []
     parts = list(loc)
+    if parts and parts[-1] == "[key]":
+        parts.pop()
+        unknown_key = True
+    out: list[str | int] = []
     for index, part in enumerate(parts):
         if isinstance(part, int):
             out.append(part)
             continue
         text = str(part)
-        if text == "[key]":
-            # pydantic marks a dict key's own error with "[key]" after the key itself.
-            if out:
-                out[-1] = UNKNOWN_KEY
-            out.append(text)
-        elif unknown_key and index == len(parts) - 1:
-            out.append(UNKNOWN_KEY)
-        else:
-            out.append(text if _NAME.match(text) else UNKNOWN_KEY)
+        caller_chosen = (unknown_key and index == len(parts) - 1) or tuple(
+            parts[: index + 1]
+        ) in bad_keys
+        out.append(UNKNOWN_KEY if caller_chosen or not _NAME.match(text) else text)
     return out
 
 
@@ -218,11 +223,17 @@ def safe_errors(
 ) -> list[dict[str, Any]]:
     """Pydantic errors as ``{loc, msg}``: no submitted value, no caller-chosen key name,
     at most :data:`MAX_ERRORS` of them (pydantic's ``input`` and ``ctx`` are dropped)."""
+    listed = list(errors)
+    bad_keys = frozenset(
+        tuple(e["loc"][:-1]) for e in listed if e.get("loc") and e["loc"][-1] == "[key]"
+    )
     out: list[dict[str, Any]] = []
-    for error in errors:
-        if len(out) == MAX_ERRORS:
-            break
-        loc = safe_loc(error.get("loc", ()), unknown_key=error.get("type") in _KEY_ERRORS)
+    for error in listed[:MAX_ERRORS]:
+        loc = safe_loc(
+            error.get("loc", ()),
+            unknown_key=error.get("type") in _KEY_ERRORS,
+            bad_keys=bad_keys,
+        )
         out.append({"loc": [*loc_prefix, *loc], "msg": safe_message(error)})
     return out
 

@@ -212,6 +212,23 @@ async def test_unknown_keys_end_in_unknown_and_are_never_named(
     assert "07700900000" not in r.text
 
 
+async def test_an_invalid_dict_key_is_masked_in_every_error_about_it(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
+    leaver = await make_leaver(client, actors)
+    r = await client.post(
+        "/v1/me/progress",
+        json={"readings": {"my_pin_is_948372": 99, "accommodation": 0}},
+        headers=leaver.headers,
+    )
+    assert r.status_code == 422, r.text
+    locs = [e["loc"] for e in problem(r)["errors"]]
+    assert ["body", "readings", "<unknown>"] in locs
+    assert ["body", "readings", "accommodation"] in locs  # one of ours: named
+    assert "my_pin_is_948372" not in r.text
+    assert "948372" not in r.text
+
+
 async def test_a_422_lists_at_most_20_errors(client: httpx.AsyncClient, actors: Actors) -> None:
     kiosk = await actors.client("profiles:create", kind="establishment")
     many = {f"key_{i}": i for i in range(500)}
