@@ -19,6 +19,8 @@ ENV PATH=/opt/onward/bin:$PATH \
     ONWARD_DATA_DIR=/srv/onward/data \
     PYTHONUNBUFFERED=1
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8000/healthz')" || exit 1
-# DATABASE_URL and ONWARD_SIGNING_KEY_FILE must be provided at run time.
+# The probe names the issuer's host: any other Host header is refused (400).
+HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import os,urllib.parse as p,urllib.request as r; r.urlopen(r.Request('http://127.0.0.1:8000/healthz', headers={'Host': p.urlsplit(os.environ['ONWARD_ISSUER']).netloc}))" || exit 1
+# DATABASE_URL, ONWARD_SIGNING_KEY_FILE and an https ONWARD_ISSUER must be provided at run
+# time (production refuses to start without them).
 CMD ["onward", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]

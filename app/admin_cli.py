@@ -4,6 +4,7 @@
     onward create-client --organisation-id <uuid> --name "CMS" --scope offers:write
     onward rotate-secret <client_id>
     onward disable-client <client_id>
+    onward disable-organisation <organisation_id>
 
 A client secret is printed once (by create-client and rotate-secret) and stored only as a
 hash. On an error (unknown organisation or client, invalid scope) a JSON object
@@ -91,6 +92,13 @@ def add_admin_commands(
 
         return _run(with_db, _in_transaction(work))
 
+    def disable_organisation(args: argparse.Namespace) -> int:
+        async def work(session: Any) -> dict[str, Any]:
+            organisation = await organisations.disable_organisation(session, args.organisation_id)
+            return {"id": str(organisation.id), "active": organisation.active}
+
+        return _run(with_db, _in_transaction(work))
+
     p = sub.add_parser("create-organisation", help="create an organisation; prints it as JSON")
     p.add_argument("--name", required=True)
     p.add_argument("--kind", required=True, choices=ORGANISATION_KINDS)
@@ -117,3 +125,9 @@ def add_admin_commands(
     p = sub.add_parser("disable-client", help="disable a client and refuse all its tokens")
     p.add_argument("client_id")
     p.set_defaults(func=disable_client)
+
+    p = sub.add_parser(
+        "disable-organisation", help="disable an organisation and refuse all its clients"
+    )
+    p.add_argument("organisation_id")
+    p.set_defaults(func=disable_organisation)

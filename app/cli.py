@@ -82,7 +82,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from app.migrate import upgrade_sync
 
     os.environ.setdefault("ONWARD_ISSUER", f"http://{_display_host(args.host)}:{args.port}")
-    get_settings.cache_clear()
+    if (problems := settings_problems()) is not None:
+        return _refuse_to_start(problems)
     settings = get_settings()
     upgrade_sync(_database_url(settings))
     if args.demo:
@@ -90,9 +91,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         result = _with_db(seed_demo)
         print(json.dumps(result, indent=2, default=str), file=sys.stderr)
+    from app.server import UVICORN_HTTP
+
     uvicorn.run(
         "app.main:create_app",
         factory=True,
+        # httptools with each request's head bounded to 64 KiB (431 past it): see server.py.
+        http=UVICORN_HTTP,
         host=args.host,
         port=args.port,
         workers=args.workers,
@@ -104,7 +109,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _display_host(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    if host in ("0.0.0.0", "::"):  # noqa: S104
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,11 +139,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def settings_problems() -> list[str] | None:
+    """Why the environment's settings are refused (e.g. production without a signing key),
+    in plain words, or None when they are usable."""
+    from pydantic import ValidationError
+
+    get_settings.cache_clear()
+    try:
+        get_settings()
+    except ValidationError as exc:
+        return [
+            str(e.get("msg", "invalid setting")).removeprefix("Value error, ") for e in exc.errors()
+        ]
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    # ``serve`` checks them itself: its default issuer depends on the address it serves.
+    if args.command != "serve" and (problems := settings_problems()) is not None:
+        return _refuse_to_start(problems)
     result: int = args.func(args)
     return result
+
+
+def _refuse_to_start(problems: list[str]) -> int:
+    for line in problems:
+        print(f"onward: cannot start: {line}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

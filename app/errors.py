@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import re
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -148,7 +148,7 @@ def problem_response(
         "detail": detail or title or HTTPStatus(status).phrase,
     }
     if errors is not None:
-        body["errors"] = list(errors)
+        body["errors"] = list(errors)[:MAX_ERRORS]
     return JSONResponse(
         body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON
     )
@@ -156,27 +156,53 @@ def problem_response(
 
 # A location part is a field name we defined (snake_case), an alias such as ``If-Match``,
 # or an index. Anything else in a ``loc`` came from the caller: the name of an unknown key,
-# which could be a PIN or a sentence of a story typed into the wrong place. It is replaced.
+# which could be a PIN or a sentence of a story typed into the wrong place. It is replaced,
+# and so is every key pydantic reports as unknown (``extra_forbidden``), however plain it
+# looks: a caller-chosen name is never repeated back.
 _NAME = re.compile(r"^[A-Za-z_][a-z0-9_]{0,39}$|^[A-Z][A-Za-z]*(-[A-Z][A-Za-z]*)+$")
-UNKNOWN_KEY = "<unknown key>"
+UNKNOWN_KEY = "<unknown>"
+# A 422 lists at most this many errors (a body of ten thousand unknown keys answers 20).
+MAX_ERRORS = 20
+# Error kinds whose location names a caller-chosen key: its last part (or the part before
+# pydantic's ``[key]`` marker) is the key, replaced whatever it looks like.
+_KEY_ERRORS = frozenset({"extra_forbidden"})
 
 # Pydantic messages that quote part of the input (``found `x` at 3``): a fixed text instead.
 _FIXED_MESSAGES = {
     "uuid_parsing": "Input should be a valid UUID",
     "uuid_type": "Input should be a valid UUID",
     "json_invalid": "The body is not valid JSON",
+    "extra_forbidden": "Unknown field: it is not part of this request",
 }
 
 
-def safe_loc(loc: Sequence[Any]) -> list[str | int]:
-    """A pydantic location with every caller-chosen key name replaced (never echoed)."""
+def safe_loc(
+    loc: Sequence[Any],
+    *,
+    unknown_key: bool = False,
+    bad_keys: frozenset[tuple[Any, ...]] = frozenset(),
+) -> list[str | int]:
+    """A pydantic location with every caller-chosen key name replaced (never echoed).
+
+    ``unknown_key``: the last part is a key the caller chose (an ``extra_forbidden``
+    error), replaced whatever it looks like. ``bad_keys``: locations of dict keys that
+    failed validation (pydantic marks them with a trailing ``[key]``), masked wherever
+    they appear, also in the errors about their values.
+    """
+    parts = list(loc)
+    if parts and parts[-1] == "[key]":
+        parts.pop()
+        unknown_key = True
     out: list[str | int] = []
-    for part in loc:
+    for index, part in enumerate(parts):
         if isinstance(part, int):
             out.append(part)
-        else:
-            text = str(part)
-            out.append(text if _NAME.match(text) else UNKNOWN_KEY)
+            continue
+        text = str(part)
+        caller_chosen = (unknown_key and index == len(parts) - 1) or tuple(
+            parts[: index + 1]
+        ) in bad_keys
+        out.append(UNKNOWN_KEY if caller_chosen or not _NAME.match(text) else text)
     return out
 
 
@@ -192,10 +218,30 @@ def safe_message(error: Mapping[str, Any]) -> str:
     return msg
 
 
+def safe_errors(
+    errors: Iterable[Mapping[str, Any]], loc_prefix: Sequence[str | int] = ()
+) -> list[dict[str, Any]]:
+    """Pydantic errors as ``{loc, msg}``: no submitted value, no caller-chosen key name,
+    at most :data:`MAX_ERRORS` of them (pydantic's ``input`` and ``ctx`` are dropped)."""
+    listed = list(errors)
+    bad_keys = frozenset(
+        tuple(e["loc"][:-1]) for e in listed if e.get("loc") and e["loc"][-1] == "[key]"
+    )
+    out: list[dict[str, Any]] = []
+    for error in listed[:MAX_ERRORS]:
+        loc = safe_loc(
+            error.get("loc", ()),
+            unknown_key=error.get("type") in _KEY_ERRORS,
+            bad_keys=bad_keys,
+        )
+        out.append({"loc": [*loc_prefix, *loc], "msg": safe_message(error)})
+    return out
+
+
 def refuse_nul(value: Any) -> Any:
     """A field validator for request models: PostgreSQL stores no U+0000 in text or JSONB,
     so a string holding one (or a list of such) is refused where it is, with its location.
-    The database backstop below (:func:`unstorable_input`) covers what no model checks."""
+    The database backstop below (:func:`refused_input`) covers what no model checks."""
     if isinstance(value, str):
         if "\x00" in value:
             raise ValueError("must not contain the NUL character (U+0000)")
@@ -207,7 +253,7 @@ def refuse_nul(value: Any) -> Any:
 
 def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     """Location and message only: pydantic's ``input`` and ``ctx`` may hold what was sent."""
-    return [{"loc": safe_loc(err.get("loc", ())), "msg": safe_message(err)} for err in exc.errors()]
+    return safe_errors(exc.errors())
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -222,18 +268,31 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         )
 
 
-def unstorable_input(exc: BaseException) -> bool:
-    """Whether the database refused a value as data (SQLSTATE class 22: a NUL character in
-    text or JSONB, a number or date out of its range), or Python overflowed on one.
+# SQLSTATE classes a statement fails with because of the values it was given, never
+# because of a fault: 22 data exception (a NUL character in text or JSONB, a number or a
+# date out of its range, an invalid regular expression), 54 program limit exceeded (a
+# value or a query too large or too complex for the server).
+_INPUT_SQLSTATE_CLASSES = ("22", "54")
 
-    Request models bound what they can; this is the backstop that keeps whatever still gets
-    through a 422 instead of a 500. The statement failed, so nothing was stored.
+
+def refused_input(exc: BaseException) -> bool:
+    """Whether the database refused a statement because of the values in it (SQLSTATE
+    classes 22 and 54, and a full-text query the server cannot parse, which it reports as
+    an internal error naming ``tsquery``), or Python overflowed on one.
+
+    Request models and the search sanitiser bound what they can; this is the backstop that
+    keeps whatever still gets through a 422 instead of a 500. The statement failed, so
+    nothing was stored.
     """
     for link in _chain(exc):
         if isinstance(link, OverflowError):
             return True
         if isinstance(link, asyncpg.PostgresError):
-            return str(getattr(link, "sqlstate", "") or "").startswith("22")
+            state = str(getattr(link, "sqlstate", "") or "")
+            if state.startswith(_INPUT_SQLSTATE_CLASSES):
+                return True
+            # e.g. "tsquery stack too small": raised with elog(ERROR), so SQLSTATE XX000.
+            return state == "XX000" and "tsquery" in str(getattr(link, "message", ""))
     return False
 
 
@@ -298,7 +357,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(exc.status_code, detail=detail, headers=exc.headers)
 
     async def data_error(request: Request, exc: Exception) -> JSONResponse:
-        if not unstorable_input(exc):
+        if not refused_input(exc):
             return await unexpected(request, exc)
         log.warning("value refused by the database: %s", _summary(exc).splitlines()[0])
         return _unstorable()
@@ -375,10 +434,12 @@ def _unstorable() -> JSONResponse:
     return problem_response(
         422,
         title="The request is not valid",
-        detail="A value is out of range or holds a character that cannot be stored "
-        "(such as NUL, U+0000).",
+        detail="A value is out of range, too large or too complex, or holds a character "
+        "that cannot be stored (such as NUL, U+0000).",
         type_=PROBLEM_BASE + "validation-error",
-        errors=[{"loc": [], "msg": "A value is out of range or holds a NUL character"}],
+        errors=[
+            {"loc": [], "msg": "A value is out of range, too large or too complex, or holds NUL"}
+        ],
     )
 
 

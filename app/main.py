@@ -39,7 +39,7 @@ from app.auth.bootstrap import ensure_bootstrap_admin
 from app.auth.tokens import KeyRing, TokenService, load_or_create_key
 from app.db import Database, make_database, make_engine, make_pool
 from app.errors import install_error_handlers
-from app.middleware import BodySizeLimit, ResponseHeaders
+from app.middleware import BodySizeLimit, HostCheck, ResponseHeaders
 from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         docs_url=None,
         redoc_url=None,
         license_info={"name": "MIT"},
+        # A path with an extra slash is 404: a redirect would need an absolute URL, and
+        # absolute URLs come from ONWARD_ISSUER only, never from the request's Host.
+        redirect_slashes=False,
         # One schema per model: hand-written $refs (merge-patch bodies) stay valid.
         separate_input_output_schemas=False,
     )
@@ -146,12 +149,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         # Innermost: inside errors.LastResort, the response headers and the body limit.
         app.add_middleware(TokenFastLane)
     install_error_handlers(app)
-    app.add_middleware(ResponseHeaders)
-    # Added after the others, so it runs first: an oversized body is refused before
-    # anything else. The fast path, outermost, only takes body-less GETs.
+    # The body limit refuses an oversized body before anything else reads it; the response
+    # headers wrap it, so its 413 carries them too.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ResponseHeaders, https=settings.https)
     if settings.fast_paths:
+        # Beneath FastAPI, outside the other middleware: it sends the same security headers
+        # itself. It only takes body-less GETs.
         app.add_middleware(PartnerReadFastPath)
+    # Outermost (added last): a Host the API does not serve is refused before any route,
+    # the fast path included, sees the request.
+    app.add_middleware(HostCheck, allowed=settings.host_names, https=settings.https)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_docs(app)
@@ -177,21 +185,32 @@ def _add_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="Onward API — Swagger UI",
-            swagger_js_url="/static/docs/swagger-ui-bundle.js",
-            swagger_css_url="/static/docs/swagger-ui.css",
-            swagger_favicon_url="/static/docs/favicon-32x32.png",
-            swagger_ui_parameters={"persistAuthorization": False, "tryItOutEnabled": True},
+        return _unframeable(
+            get_swagger_ui_html(
+                openapi_url="/openapi.json",
+                title="Onward API — Swagger UI",
+                swagger_js_url="/static/docs/swagger-ui-bundle.js",
+                swagger_css_url="/static/docs/swagger-ui.css",
+                swagger_favicon_url="/static/docs/favicon-32x32.png",
+                swagger_ui_parameters={"persistAuthorization": False, "tryItOutEnabled": True},
+            )
         )
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url="/openapi.json",
-            title="Onward API — ReDoc",
-            redoc_js_url="/static/docs/redoc.standalone.js",
-            redoc_favicon_url="/static/docs/favicon-32x32.png",
-            with_google_fonts=False,
+        return _unframeable(
+            get_redoc_html(
+                openapi_url="/openapi.json",
+                title="Onward API — ReDoc",
+                redoc_js_url="/static/docs/redoc.standalone.js",
+                redoc_favicon_url="/static/docs/favicon-32x32.png",
+                with_google_fonts=False,
+            )
         )
+
+
+def _unframeable(page: HTMLResponse) -> HTMLResponse:
+    """No other site may frame the docs (clickjacking "Try it out" with a pasted token)."""
+    page.headers["X-Frame-Options"] = "DENY"
+    page.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+    return page

@@ -3,13 +3,22 @@
 * :class:`BodySizeLimit` answers 413 for a body over the limit, before authentication,
   whether or not the client sent ``Content-Length`` (chunked bodies are counted).
 * :class:`ResponseHeaders` makes ``Cache-Control: no-store`` the default (personal data
-  and tokens must never be cached; public handlers opt out by setting their own), and
-  opens the public catalogue to every origin, as Open Referral UK requires.
+  and tokens must never be cached; public handlers opt out by setting their own), opens
+  the public catalogue to every origin, as Open Referral UK requires, and adds the
+  security headers every response carries (:func:`security_headers`: ``nosniff``, and
+  HSTS when the issuer is https). The partner read's fast path sends the same list.
+* :class:`HostCheck`, outermost, answers 400 for a ``Host`` the API does not serve, before
+  any route (the fast path included) sees the request. Absolute URLs come from
+  ``ONWARD_ISSUER`` only; this keeps a forged Host out of logs, caches and redirects too.
+
+Request headers over 64 KiB in total never reach this code: the server refuses them
+(``app/server.py``).
 """
 
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -100,8 +109,9 @@ class BodySizeLimit:
 
 
 class ResponseHeaders:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, https: bool = False) -> None:
         self.app = app
+        self.extra = security_headers(https)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -118,8 +128,70 @@ class ResponseHeaders:
                     headers.append((b"cache-control", b"no-store"))
                 if public and b"access-control-allow-origin" not in names:
                     headers.append((b"access-control-allow-origin", b"*"))
-                headers.append((b"x-content-type-options", b"nosniff"))
+                headers.extend(self.extra)
                 message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+HSTS = b"max-age=31536000; includeSubDomains"
+
+
+@lru_cache(maxsize=4)
+def security_headers(https: bool) -> tuple[tuple[bytes, bytes], ...]:
+    """Headers on every response: the one list, shared with the fast path (``api/fast.py``)."""
+    headers: list[tuple[bytes, bytes]] = [(b"x-content-type-options", b"nosniff")]
+    if https:
+        headers.append((b"strict-transport-security", HSTS))
+    return tuple(headers)
+
+
+def _host_name(value: bytes) -> str:
+    """The name part of a Host header (no port, IPv6 brackets kept off), lower-case."""
+    text = value.decode("latin-1").strip().lower()
+    if text.startswith("["):
+        return text[1 : text.find("]")] if "]" in text else ""
+    return text.rsplit(":", 1)[0] if text.count(":") == 1 else text
+
+
+class HostCheck:
+    """400 problem for a request whose ``Host`` is not one of ``allowed`` (names, no port).
+
+    Pure ASGI and outermost: it runs before the partner read's fast path, which answers
+    beneath FastAPI. A request with no Host header at all (HTTP/1.0) is refused too.
+    """
+
+    def __init__(self, app: ASGIApp, allowed: frozenset[str], https: bool) -> None:
+        self.app = app
+        self.allowed = allowed
+        self.https = https
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        host = b""
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value
+                break
+        if _host_name(host) in self.allowed:
+            await self.app(scope, receive, send)
+            return
+        body = json.dumps(
+            {
+                "type": "/problems/bad-request",
+                "title": "Bad request",
+                "status": 400,
+                "detail": "This server does not answer for that host name.",
+            }
+        ).encode()
+        headers = [
+            (b"content-type", b"application/problem+json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store"),
+            *security_headers(self.https),
+        ]
+        await send({"type": "http.response.start", "status": 400, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

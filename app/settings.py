@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "admin"})
 
@@ -40,7 +41,11 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".onward")
     db: DatabaseSettings = DatabaseSettings()
 
+    # The one source of every absolute URL the API writes (never the request's Host).
     issuer: str = "http://127.0.0.1:8000"
+    # Host names the API answers for (comma-separated); unset: the issuer's host, plus
+    # 127.0.0.1 and localhost outside production. Any other Host header → 400.
+    allowed_hosts: Annotated[list[str] | None, NoDecode] = None
     audience: str | None = None  # defaults to the issuer
     signing_key_file: Path | None = None
     # Retired keys (PEM, public or private) that still verify tokens and receipts.
@@ -62,6 +67,43 @@ class Settings(BaseSettings):
     def token_audience(self) -> str:
         return self.audience or self.issuer
 
+    @property
+    def issuer_url(self) -> str:
+        """The issuer without a trailing slash, to prefix absolute paths with."""
+        return self.issuer.rstrip("/")
+
+    @property
+    def https(self) -> bool:
+        """Whether the API is served over HTTPS (then every response sends HSTS)."""
+        return urlsplit(self.issuer).scheme == "https"
+
+    @property
+    def host_names(self) -> frozenset[str]:
+        """The Host names answered for, lower-case and without ports."""
+        if self.allowed_hosts is not None:
+            return frozenset(h.lower() for h in self.allowed_hosts)
+        names = {(urlsplit(self.issuer).hostname or "").lower()}
+        if self.environment != "production":
+            names |= {"127.0.0.1", "localhost"}
+        return frozenset(names - {""})
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
+        return value
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_is_a_base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("ONWARD_ISSUER must be an absolute http(s) URL")
+        if parts.query or parts.fragment:
+            raise ValueError("ONWARD_ISSUER must not have a query or a fragment")
+        return value
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         secret = self.bootstrap_admin_client_secret
@@ -77,8 +119,20 @@ class Settings(BaseSettings):
                 "ONWARD_BOOTSTRAP_ADMIN_CLIENT_SECRET is a placeholder "
                 "or shorter than 24 characters"
             )
-        if self.environment == "production" and self.database_url is None:
-            raise ValueError("DATABASE_URL is required in production")
+        if self.environment == "production":
+            missing = [
+                reason
+                for reason, wrong in (
+                    ("DATABASE_URL must be set", self.database_url is None),
+                    ("ONWARD_SIGNING_KEY_FILE must be set", self.signing_key_file is None),
+                    ("ONWARD_ISSUER must be an https URL", not self.https),
+                )
+                if wrong
+            ]
+            if missing:
+                raise ValueError(
+                    "In production (ONWARD_ENVIRONMENT=production): " + "; ".join(missing)
+                )
         return self
 
 

@@ -21,6 +21,7 @@ from app.auth.schemas import (
     ClientSecret,
     Organisation,
     OrganisationCreate,
+    OrganisationDisabled,
     OrganisationPage,
 )
 from app.db import Session
@@ -30,6 +31,7 @@ router = APIRouter(tags=["admin"])
 
 _AUTH = token(S.ADMIN)
 _UNKNOWN_CLIENT = _AUTH | problem(404, "No such client")
+_UNKNOWN_ORGANISATION = _AUTH | problem(404, "No such organisation")
 
 
 @router.post(
@@ -57,6 +59,21 @@ async def list_organisations(
     """Every organisation, newest first."""
     items, next_cursor = await organisations.list_organisations(session, limit=limit, cursor=cursor)
     return {"items": items, "next_cursor": next_cursor}
+
+
+@router.post(
+    "/v1/admin/organisations/{organisation_id}/disable",
+    response_model=OrganisationDisabled,
+    summary="Disable an organisation",
+    responses=_UNKNOWN_ORGANISATION,
+)
+async def disable_organisation(organisation_id: str, principal: Admin, session: Session) -> Any:
+    """Every client of the organisation is refused from the next request on, on every
+    replica: the tokens it holds answer 401 and its secrets get no new token. Its clients
+    keep their own `active` flag (re-enabling is a database operation for now). Disabling
+    twice is harmless; an unknown id is 404."""
+    organisation = await organisations.disable_organisation(session, organisation_id)
+    return OrganisationDisabled(id=organisation.id)
 
 
 @router.post(

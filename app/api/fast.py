@@ -23,14 +23,14 @@ from app.auth.principal import Unconfirmed
 from app.auth.scopes import PROFILES_READ
 from app.auth.tokens import InvalidToken
 from app.errors import OnwardError, internal_error, problem_for
+from app.middleware import security_headers
 from app.profiles import service
 
 PREFIX = "/v1/profiles/"
-_HEADERS = [
-    (b"content-type", b"application/json"),
-    (b"cache-control", b"no-store"),
-    (b"x-content-type-options", b"nosniff"),
-]
+# The fast path sits outside middleware.ResponseHeaders: it sends the same security
+# headers (``middleware.security_headers``) itself, on answers and problems alike.
+_JSON = (b"content-type", b"application/json")
+_NO_STORE = (b"cache-control", b"no-store")
 
 
 class PartnerReadFastPath:
@@ -57,6 +57,7 @@ class PartnerReadFastPath:
                 await self.app(scope, receive, send)
                 return
         app: Any = scope["app"]
+        extra = security_headers(app.state.settings.https)
         try:
             principal = bearer_principal(authorization, scope["query_string"], app.state.tokens)
             check_scopes((PROFILES_READ,), principal)
@@ -70,18 +71,25 @@ class PartnerReadFastPath:
             if not isinstance(exc, OnwardError):
                 # As errors.LastResort does for every other route: a 500 problem, logged
                 # by type and frames only, never re-raised (messages can hold values).
-                await internal_error(exc)(scope, receive, send)
-                return
-            problem = problem_for(exc)
-            problem.headers["cache-control"] = "no-store"
-            await problem(scope, receive, send)
+                answer = internal_error(exc)
+            else:
+                answer = problem_for(exc)
+            answer.headers["cache-control"] = "no-store"
+            for name, value in extra:
+                answer.headers[name.decode()] = value.decode()
+            await answer(scope, receive, send)
             return
         body = service.render(view)
         await send(
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [*_HEADERS, (b"content-length", str(len(body)).encode())],
+                "headers": [
+                    _JSON,
+                    _NO_STORE,
+                    *extra,
+                    (b"content-length", str(len(body)).encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": body})

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response
+from pydantic import AfterValidator
 
 from app.api.deps import Leaver, OfferWriter, optional_principal
 from app.api.params import Cursor, Limit
@@ -14,7 +15,7 @@ from app.api.problems import problem, token
 from app.auth import scopes as S
 from app.auth.principal import Principal
 from app.db import Session
-from app.errors import ValidationFailed
+from app.errors import ValidationFailed, refuse_nul
 from app.offers import service
 from app.offers.schemas import (
     Category,
@@ -26,6 +27,19 @@ from app.offers.schemas import (
     OfferPage,
 )
 from app.pagination import DEFAULT_LIMIT
+
+# A full-text search as typed: bounded here, rebuilt into safe words by the service
+# (``service.web_search``); a NUL character is refused as everywhere else.
+SearchText = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=200,
+        description='Web-search syntax: words, `"exact phrase"`, `-not`, `or`; at most '
+        f"{service.MAX_SEARCH_TERMS} terms are used.",
+    ),
+    AfterValidator(refuse_nul),
+]
 
 router = APIRouter(tags=["offers"])
 
@@ -89,7 +103,7 @@ async def search_offers(
         datetime | None,
         Query(description="Open at this instant (Europe/London hours), or always open"),
     ] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    q: SearchText = None,
     near: Annotated[
         str | None, Query(description="`lat,lon`: only offers with a place within radius_km")
     ] = None,

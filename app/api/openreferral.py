@@ -8,10 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from app.api.offers import SearchText
 from app.api.problems import problem
 from app.db import Session
 from app.errors import ValidationFailed
 from app.offers import openreferral, service
+from app.settings import Settings
 
 router = APIRouter(tags=["openreferral"])
 
@@ -20,12 +22,15 @@ PUBLIC_CACHE = "public, max-age=60"
 
 @router.get("/v1/openreferral/", summary="API information (HSDS 3)")
 async def api_info(request: Request, response: Response) -> dict[str, Any]:
-    """The standard's API information: the HSDS version and where the OpenAPI lives."""
+    """The standard's API information: the HSDS version and where the OpenAPI lives
+    (an absolute URL under `ONWARD_ISSUER`, never built from the request's Host: this
+    document is publicly cacheable)."""
     response.headers["Cache-Control"] = PUBLIC_CACHE
+    settings: Settings = request.app.state.settings
     return {
         "version": openreferral.HSDS_VERSION,
         "profile": "https://openreferraluk.org",
-        "openapi_url": str(request.url_for("openapi")),
+        "openapi_url": settings.issuer_url + "/openapi.json",
     }
 
 
@@ -37,7 +42,7 @@ async def api_info(request: Request, response: Response) -> dict[str, Any]:
 async def list_services(
     session: Session,
     response: Response,
-    search: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    search: SearchText = None,
     organization_id: uuid.UUID | None = None,
     modified_after: datetime | None = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,

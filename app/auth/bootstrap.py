@@ -55,8 +55,11 @@ async def ensure_bootstrap_admin(db: Database, settings: Settings) -> None:
             )
             log.info("bootstrap admin client created")
         else:
-            # The environment is the source of truth for this one client.
+            # The environment is the source of truth for this one client's secret and
+            # scope, but never for whether it may act: a client an operator disabled (a
+            # leaked bootstrap secret) stays disabled through every restart.
             client.secret_hash = hash_secret(secret.get_secret_value())
-            client.active = True
+            if not client.active:
+                log.warning("bootstrap admin client is disabled; leaving it disabled")
             if ADMIN not in client.scopes:
                 client.scopes = [*client.scopes, ADMIN]

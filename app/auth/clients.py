@@ -127,9 +127,12 @@ class AuthenticatedClient:
 
 
 # One autocommit statement on the plain pool: the token endpoint is a hot path too.
+# ``active``: the client and its organisation (a disabled organisation's clients get no
+# token, as the liveness check in principal.py refuses the tokens they hold).
 _CLIENT_BY_ID = (
-    "SELECT client_id, organisation_id, scopes, secret_hash, active FROM clients "
-    "WHERE client_id = $1"
+    "SELECT c.client_id, c.organisation_id, c.scopes, c.secret_hash, "
+    "c.active AND o.active AS active FROM clients c "
+    "JOIN organisations o ON o.id = c.organisation_id WHERE c.client_id = $1"
 )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound
@@ -30,6 +30,25 @@ async def get_organisation(session: AsyncSession, organisation_id: str) -> Organ
     except ValueError:
         raise NotFound("No such organisation") from None
     organisation = await session.get(Organisation, key)
+    if organisation is None:
+        raise NotFound("No such organisation")
+    return organisation
+
+
+async def disable_organisation(session: AsyncSession, organisation_id: str) -> Organisation:
+    """Refuse every client of the organisation, its tokens and secrets, from the next
+    request on (liveness is read from the database on every request, on every replica).
+    Disabling twice is harmless; a malformed id is as unknown as a missing one."""
+    try:
+        key = uuid.UUID(organisation_id)
+    except ValueError:
+        raise NotFound("No such organisation") from None
+    organisation: Organisation | None = await session.scalar(
+        update(Organisation)
+        .where(Organisation.id == key)
+        .values(active=False)
+        .returning(Organisation)
+    )
     if organisation is None:
         raise NotFound("No such organisation")
     return organisation

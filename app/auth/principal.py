@@ -59,8 +59,13 @@ class Unconfirmed:
     principal: Principal
 
 
-# Token liveness in SQL, $1 client_id and $2 jti: the client is active, the jti not revoked.
-_CLIENT_ACTIVE = "(SELECT active FROM clients WHERE client_id = $1)"
+# Token liveness in SQL, $1 client_id and $2 jti: the client and its organisation are
+# active, the jti not revoked. (Two primary-key lookups; an operator disabling either the
+# client or its whole organisation cuts the token off from the next request on.)
+_CLIENT_ACTIVE = (
+    "(SELECT c.active AND o.active FROM clients c JOIN organisations o "
+    "ON o.id = c.organisation_id WHERE c.client_id = $1)"
+)
 _JTI_REVOKED = "EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2)"
 # As columns any statement can select.
 LIVENESS_SQL = f"{_CLIENT_ACTIVE} AS client_active, {_JTI_REVOKED} AS token_revoked"
@@ -94,7 +99,8 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
 
 
 async def confirm_live(session: AsyncSession, principal: Principal) -> None:
-    """Refuse a revoked token, or any token of a disabled or deleted client."""
+    """Refuse a revoked token, or any token of a disabled or deleted client, or of a client
+    whose organisation is disabled."""
     row = (
         await session.execute(_LIVENESS, {"client_id": principal.client_id, "jti": principal.jti})
     ).one()

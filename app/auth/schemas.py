@@ -36,7 +36,13 @@ class Organisation(BaseModel):
     id: uuid.UUID
     name: str
     kind: OrganisationKind
+    active: bool = Field(description="False once an operator disabled it: its clients are refused.")
     created_at: datetime
+
+
+class OrganisationDisabled(BaseModel):
+    id: uuid.UUID
+    active: Literal[False] = False
 
 
 class OrganisationSummary(BaseModel):

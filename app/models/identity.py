@@ -21,6 +21,8 @@ class Organisation(UUIDPrimaryKey, CreatedAt, Base):
 
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(20))
+    # A disabled organisation's clients are refused, tokens and secrets alike.
+    active: Mapped[bool] = mapped_column(default=True, server_default="true")
 
 
 class Client(CreatedAt, Base):

@@ -9,6 +9,7 @@ offers are public; any other status only to the owner organisation; everything e
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,53 @@ EARTH_RADIUS_KM = 6371.0088
 ANYONE = "*"
 # Matching reads at most this many candidate offers (newest first) per request.
 MATCH_CANDIDATE_CAP = 5000
+
+
+# --- full-text search: what the caller typed, made safe for websearch_to_tsquery --------
+
+# Bounds on a search: PostgreSQL's query parser keeps operators on a fixed stack (32
+# deep), so a run of negations ("-" × 33) fails inside the server. A search is rebuilt
+# from at most this many terms, each a plain word (letters and digits, inner hyphens
+# kept), a quoted phrase of words, or "or"; a word carries at most one "-" (not).
+MAX_SEARCH_TERMS = 12
+MAX_TERM_CHARS = 64
+_SEARCH_TOKEN = re.compile(r'"([^"]*)"?|(-*)([^\s"]+)')
+_WORD = re.compile(r"\w+")
+
+
+def web_search(typed: str) -> str:
+    """``typed`` in the web-search syntax the catalogue documents (``"exact phrase"``,
+    ``-not``, ``or``), rebuilt so that ``websearch_to_tsquery`` cannot fail on it: only
+    words, phrases and operators survive, bounded in number and length. An empty answer
+    means nothing searchable was typed (the search then matches nothing)."""
+    terms: list[str] = []
+    for phrase, negations, raw in _SEARCH_TOKEN.findall(typed):
+        if len(terms) == MAX_SEARCH_TERMS:
+            break
+        if phrase or not raw:
+            words = [w[:MAX_TERM_CHARS] for w in _WORD.findall(phrase)][:MAX_SEARCH_TERMS]
+            if words:
+                terms.append('"' + " ".join(words) + '"')
+        elif raw.lower() == "or" and not negations:
+            if terms and terms[-1] != "or":
+                terms.append("or")
+        else:
+            word = "-".join(_WORD.findall(raw))[:MAX_TERM_CHARS].strip("-")
+            if word:
+                terms.append(("-" if negations else "") + word)
+    while terms and terms[-1] == "or":
+        terms.pop()
+    return " ".join(terms)
+
+
+def _text_search(where: list[str], params: dict[str, Any], name: str, typed: str) -> None:
+    """Add the condition "the offer matches the search ``typed``" as parameter ``name``."""
+    safe = web_search(typed)
+    if not safe:
+        where.append("FALSE")
+        return
+    where.append(f"o.search_vector @@ websearch_to_tsquery('english', :{name})")
+    params[name] = safe
 
 
 # --- capacity: the seam for referrals -------------------------------------------------
@@ -344,8 +392,7 @@ def catalogue_sql(query: CatalogueQuery, today: date) -> tuple[str, dict[str, An
         where.append("o.week_hours @> CAST(:week_minute AS integer)")
         params["week_minute"] = day * MINUTES_PER_DAY + minute
     if query.q:
-        where.append("o.search_vector @@ websearch_to_tsquery('english', :q)")
-        params["q"] = query.q
+        _text_search(where, params, "q", query.q)
     select_list = _COLUMNS
     joins = "JOIN organisations org ON org.id = o.organisation_id"
     if query.near is not None:
@@ -533,8 +580,7 @@ async def published_page(
     where = [*_PUBLISHED_TODAY]
     params: dict[str, Any] = {"today": london_today(now)}
     if search:
-        where.append("o.search_vector @@ websearch_to_tsquery('english', :search)")
-        params["search"] = search
+        _text_search(where, params, "search", search)
     if organization_id is not None:
         where.append("o.organisation_id = :org")
         params["org"] = organization_id

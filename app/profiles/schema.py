@@ -23,7 +23,7 @@ from pydantic import (
     field_validator,
 )
 
-from app.errors import ValidationFailed, refuse_nul, safe_loc, safe_message
+from app.errors import ValidationFailed, refuse_nul, safe_errors
 
 
 class Strict(BaseModel):
@@ -61,6 +61,19 @@ def _to_utc(value: datetime) -> datetime:
 
 UtcDateTime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
+# The years a release can fall in: matching computes offsets from it and must never fail.
+RELEASE_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+RELEASE_LATEST = datetime(2101, 1, 1, tzinfo=UTC)  # exclusive: 2100 is the last year
+
+
+def _plausible_release(value: datetime) -> datetime:
+    if not RELEASE_EARLIEST <= value < RELEASE_LATEST:
+        raise ValueError("must be between the years 2000 and 2100")
+    return value
+
+
+ReleaseDateTime = Annotated[UtcDateTime, AfterValidator(_plausible_release)]
+
 
 class Identity(Strict):
     given_name: Name | None = None
@@ -94,7 +107,11 @@ class Contact(Strict):
 
 class Release(Strict):
     establishment: Text200 | None = None
-    expected_at: UtcDateTime | None = None
+    expected_at: ReleaseDateTime | None = Field(
+        None,
+        description="When the leaver is expected to walk out: a date-time with offset, "
+        "in the years 2000 to 2100.",
+    )
     area: Annotated[str, StringConstraints(pattern=r"^[EWSN][0-9]{8}$")] | None = Field(
         None, description="ONS local authority code, e.g. E06000038 (Reading)."
     )
@@ -206,10 +223,7 @@ def validate_document(document: Any, loc_prefix: tuple[str, ...]) -> dict[str, A
     try:
         return normalised(ProfileData.model_validate(document))
     except ValidationError as exc:
-        errors = [
-            {"loc": [*loc_prefix, *safe_loc(e["loc"])], "msg": safe_message(e)}
-            for e in exc.errors(include_url=False, include_context=False)
-        ]
+        errors = safe_errors(exc.errors(include_url=False, include_context=False), loc_prefix)
         raise ValidationFailed("The profile is not valid; see errors.", errors=errors) from None
 
 

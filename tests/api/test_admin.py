@@ -54,7 +54,7 @@ async def _new_client(
 
 async def test_create_organisation(client: httpx.AsyncClient, admin: Actor) -> None:
     body = await _organisation(client, admin, "  Reading Housing Trust ")
-    assert set(body) == {"id", "name", "kind", "created_at"}
+    assert set(body) == {"id", "name", "kind", "active", "created_at"}
     assert body["name"] == "Reading Housing Trust"
     assert body["kind"] == "provider"
     uuid.UUID(body["id"])
@@ -452,3 +452,133 @@ def _secret(value: str) -> Any:
     from pydantic import SecretStr
 
     return SecretStr(value)
+
+
+# --- disabling an organisation ---------------------------------------------------------
+
+
+async def test_disabling_an_organisation_refuses_all_its_clients_from_the_next_request(
+    client: httpx.AsyncClient, app: FastAPI, admin: Actor, actors: Actors, settings: Any
+) -> None:
+    from app.main import create_app
+
+    reader = await actors.client("profiles:read", "referrals:read", kind="partner")
+    second = await actors.client("referrals:read", organisation_id=reader.organisation_id)
+    bystander = await actors.client("referrals:read", kind="partner")
+    for actor in (reader, second, bystander):
+        assert (await client.get("/v1/referrals", headers=actor.headers)).status_code == 200
+
+    r = await client.post(
+        f"/v1/admin/organisations/{reader.organisation_id}/disable", headers=admin.headers
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {"id": str(reader.organisation_id), "active": False}
+
+    # Every client of it, on this app and on another replica sharing the database ...
+    replica = create_app(settings, database=app.state.db)
+    async with replica.router.lifespan_context(replica):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=replica), base_url="http://testserver"
+        ) as other:
+            for c in (client, other):
+                for actor in (reader, second):
+                    refused = await c.get("/v1/referrals", headers=actor.headers)
+                    assert refused.status_code == 401, refused.text
+                    assert 'error="invalid_token"' in refused.headers["www-authenticate"]
+                # ... the partner read's fast path too (served beneath FastAPI) ...
+                read = await c.get(f"/v1/profiles/{uuid.uuid4()}", headers=reader.headers)
+                assert read.status_code == 401
+                # ... while other organisations are untouched.
+                ok = await c.get("/v1/referrals", headers=bystander.headers)
+                assert ok.status_code == 200
+    # Its secrets get no new token.
+    token = await client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic(reader.client_id, reader.client_secret),
+    )
+    assert token.status_code == 401
+    assert token.json()["error"] == "invalid_client"
+    # The list says so; disabling twice is harmless.
+    again = await client.post(
+        f"/v1/admin/organisations/{reader.organisation_id}/disable", headers=admin.headers
+    )
+    assert again.status_code == 200
+    listed = (await client.get("/v1/admin/organisations?limit=100", headers=admin.headers)).json()
+    by_id = {o["id"]: o for o in listed["items"]}
+    assert by_id[str(reader.organisation_id)]["active"] is False
+    assert by_id[str(bystander.organisation_id)]["active"] is True
+
+
+async def test_disabling_an_unknown_organisation_is_404(
+    client: httpx.AsyncClient, admin: Actor, actors: Actors
+) -> None:
+    for unknown in (str(uuid.uuid4()), "not-a-uuid"):
+        r = await client.post(f"/v1/admin/organisations/{unknown}/disable", headers=admin.headers)
+        assert r.status_code == 404
+        problem(r)
+    partner = await actors.client("profiles:read", kind="partner")
+    r = await client.post(
+        f"/v1/admin/organisations/{partner.organisation_id}/disable", headers=partner.headers
+    )
+    assert r.status_code == 403
+
+
+async def test_a_new_organisation_is_active(client: httpx.AsyncClient, admin: Actor) -> None:
+    made = await _organisation(client, admin, "Thames Valley Partnership", "partner")
+    assert made["active"] is True
+
+
+async def test_disable_organisation_on_the_command_line(
+    onward: Callable[..., Awaitable[tuple[int, dict[str, Any] | None, str]]], actors: Actors
+) -> None:
+    partner = await actors.client("profiles:read", kind="partner")
+    code, out, _ = await onward("disable-organisation", str(partner.organisation_id))
+    assert code == 0
+    assert out == {"id": str(partner.organisation_id), "active": False}
+    code, out, err = await onward("disable-organisation", str(uuid.uuid4()))
+    assert code == 1
+    assert "error" in json.loads(err)
+
+
+async def test_bootstrap_never_re_enables_a_client_an_operator_disabled(
+    settings: Any, db: Database
+) -> None:
+    from app.main import create_app
+
+    client_id = "onw_boot_" + uuid.uuid4().hex[:6]
+    secret = "bootstrap-secret-long-enough-0"
+    cfg = settings.model_copy(
+        update={
+            "bootstrap_admin_client_id": client_id,
+            "bootstrap_admin_client_secret": _secret(secret),
+        }
+    )
+    app = create_app(cfg, database=db)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as c:
+            issued = await client_token(c, client_id, secret)
+            assert issued.status_code == 200
+            r = await c.post(
+                f"/v1/admin/clients/{client_id}/disable",
+                headers=bearer(issued.json()["access_token"]),
+            )
+            assert r.status_code == 200
+    # A restart with the same environment: the client stays disabled.
+    app = create_app(cfg, database=db)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as c:
+            r = await c.post(
+                "/oauth/token",
+                data={"grant_type": "client_credentials"},
+                headers=basic(client_id, secret),
+            )
+            assert r.status_code == 401
+    async with db.sessionmaker() as session:
+        row = await session.get(Client, client_id)
+    assert row is not None
+    assert row.active is False

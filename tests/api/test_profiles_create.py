@@ -74,7 +74,7 @@ async def test_invalid_profile_is_refused_without_echo(client, actors):
     assert "SECRET" not in response.text
     locs = [e["loc"] for e in problem(response)["errors"]]
     assert ["body", "data", "story", "summary"] in locs
-    assert ["body", "data", "extra"] in locs
+    assert ["body", "data", "<unknown>"] in locs
 
 
 async def test_progress_is_read_only_at_creation(client, actors):
