@@ -46,6 +46,11 @@ class InvalidToken(Exception):
     """The token is not one we issued, or no longer valid. Its text is never logged."""
 
 
+class ExpiredToken(InvalidToken):
+    """A token we issued, sound in every other respect, whose ``exp`` has passed: the one
+    failure worth telling the client about (it should fetch a new token)."""
+
+
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -242,6 +247,9 @@ class TokenService:
                 issuer=self.issuer,
                 options={
                     "leeway": LEEWAY_SECONDS,
+                    # Checked below, after everything else: "expired" is said only of a
+                    # token that is ours and otherwise valid.
+                    "verify_exp": False,
                     "require_exp": True,
                     "require_iat": True,
                     "require_aud": True,
@@ -259,6 +267,8 @@ class TokenService:
             raise InvalidToken("token rejected")
         if claims["iat"] > time.time() + LEEWAY_SECONDS:
             raise InvalidToken("issued in the future")
+        if claims["exp"] < time.time() - LEEWAY_SECONDS:
+            raise ExpiredToken("token expired")
         return claims
 
     def verify_detached_jws(self, compact: str) -> dict[str, Any]:
