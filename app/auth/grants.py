@@ -277,8 +277,9 @@ _ATTEMPT = text(
                 WHEN a.locked_until IS NULL AND a.failed_attempts + 1 >= :max_attempts
                     THEN now() + make_interval(secs => :lock_seconds)
                 ELSE a.locked_until END,
-            refused = a.locked_until > now()
-                OR (a.locked_until IS NULL AND a.failed_attempts >= :max_attempts),
+            refused = CASE
+                WHEN a.locked_until IS NULL THEN a.failed_attempts >= :max_attempts
+                ELSE a.locked_until > now() END,
             updated_at = now()
         RETURNING refused, locked_until
     )

@@ -65,7 +65,7 @@ def upgrade() -> None:
         "SELECT reference, pin_failed_attempts, pin_locked_until FROM profiles "
         "WHERE pin_failed_attempts > 0 OR pin_locked_until IS NOT NULL"
     )
-    op.drop_constraint("ck_profiles_pin_failed_attempts", "profiles", type_="check")
+    op.drop_constraint(op.f("ck_profiles_pin_failed_attempts"), "profiles", type_="check")
     op.drop_column("profiles", "pin_locked_until")
     op.drop_column("profiles", "pin_failed_attempts")
 
