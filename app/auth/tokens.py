@@ -247,10 +247,10 @@ class TokenService:
                 issuer=self.issuer,
                 options={
                     "leeway": LEEWAY_SECONDS,
-                    # Checked below, after everything else: "expired" is said only of a
+                    # Required and checked below, after everything else (jose's
+                    # require_exp would check it first): "expired" is said only of a
                     # token that is ours and otherwise valid.
                     "verify_exp": False,
-                    "require_exp": True,
                     "require_iat": True,
                     "require_aud": True,
                     "require_iss": True,
@@ -263,7 +263,7 @@ class TokenService:
             raise InvalidToken("token rejected") from exc
         if not isinstance(claims.get("jti"), str) or not isinstance(claims.get("scope"), str):
             raise InvalidToken("token rejected")
-        if not isinstance(claims["exp"], int) or not isinstance(claims["iat"], int):
+        if not isinstance(claims.get("exp"), int) or not isinstance(claims["iat"], int):
             raise InvalidToken("token rejected")
         if claims["iat"] > time.time() + LEEWAY_SECONDS:
             raise InvalidToken("issued in the future")
