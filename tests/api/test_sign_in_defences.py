@@ -361,3 +361,39 @@ async def test_an_expired_token_says_so_on_the_partner_read(
             r = await c.get(f"/v1/profiles/{uuid.uuid4()}", headers=bearer(token + "x"))
             assert r.status_code == 401
             assert r.headers["www-authenticate"] == INVALID
+
+
+async def test_pruning_forgets_only_what_no_longer_limits_anyone(app: FastAPI) -> None:
+    from sqlalchemy import text
+
+    from app.auth.throttle import prune
+
+    fresh, idle, locked = new_reference(), new_reference(), new_reference()
+    async with app.state.db.sessionmaker() as session:
+        await session.execute(
+            text(
+                "INSERT INTO pin_attempts (reference, failed_attempts, locked_until, updated_at) "
+                "VALUES (:fresh, 2, NULL, now()), "
+                "(:idle, 4, NULL, now() - interval '2 days'), "
+                "(:locked, 5, now() + interval '5 minutes', now() - interval '2 days')"
+            ),
+            {"fresh": fresh, "idle": idle, "locked": locked},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO sign_in_attempts (address, attempted_at, updated_at) VALUES "
+                "('192.0.2.200', ARRAY[now()], now()), "
+                "('192.0.2.201', ARRAY[now() - interval '2 minutes'], "
+                "now() - interval '2 minutes')"
+            )
+        )
+        await prune(session)
+        await session.commit()
+        kept = set((await session.execute(text("SELECT reference FROM pin_attempts"))).scalars())
+        addresses = set(
+            (await session.execute(text("SELECT address FROM sign_in_attempts"))).scalars()
+        )
+    assert {fresh, locked} <= kept
+    assert idle not in kept
+    assert "192.0.2.200" in addresses
+    assert "192.0.2.201" not in addresses
