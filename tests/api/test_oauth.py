@@ -342,8 +342,11 @@ async def test_32_parallel_wrong_pins_evaluate_at_most_five(committed_app: FastA
     PIN pool is full, turned away before being counted (503)."""
     _, reference = await make_profile(committed_app.state.db, PIN)
 
+    # Committed counts outlive the test: addresses (each its own /64) no other test uses.
+    prefix = f"2001:db8:{uuid.uuid4().hex[:4]}"
+
     async def attempt(i: int) -> httpx.Response:
-        async with client_from(committed_app, f"198.51.100.{i + 1}") as c:
+        async with client_from(committed_app, f"{prefix}:{i:x}::1") as c:
             return await pin_login(c, reference, WRONG)
 
     answers = await asyncio.gather(*(attempt(i) for i in range(32)))
@@ -360,7 +363,7 @@ async def test_32_parallel_wrong_pins_evaluate_at_most_five(committed_app: FastA
     assert attempts == statuses.count(400)
     assert (locked_until is not None) == (attempts == 5)
     if attempts == 5:
-        async with client_from(committed_app, "198.51.100.200") as c:
+        async with client_from(committed_app, f"{prefix}:ffff::1") as c:
             r = await pin_login(c, reference, PIN)
         assert r.status_code == 429
         assert 1 <= int(r.headers["retry-after"]) <= 900
