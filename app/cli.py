@@ -101,7 +101,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        proxy_headers=True,
+        # Off: X-Forwarded-For is read by the app, from ONWARD_TRUSTED_PROXIES only
+        # (app/auth/client_address.py); uvicorn's own reading would trust 127.0.0.1 behind
+        # the setting's back and hand the app an address it cannot check.
+        proxy_headers=False,
         server_header=False,
         access_log=False,  # request lines can carry ids; the app logs what it needs
     )

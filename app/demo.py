@@ -569,6 +569,8 @@ async def seed_demo(db: Database, settings: Settings) -> dict[str, Any]:
                     id=_id("profile", reference),
                     reference=reference,
                     pin_hash=await hash_pin(pin),
+                    # Made "at" the demo kiosk, which may therefore reset the PIN.
+                    created_by_client_id="demo-kiosk",
                     data=validate_document(
                         {
                             "identity": {
@@ -591,6 +593,8 @@ async def seed_demo(db: Database, settings: Settings) -> dict[str, Any]:
                     ),
                 )
                 session.add(row)
+            elif row.created_by_client_id is None:
+                row.created_by_client_id = "demo-kiosk"
             leavers.append(
                 {"reference": reference, "pin": pin, "profile_id": str(row.id), "name": name}
             )

@@ -30,12 +30,14 @@ from app.api import (
     offers,
     openreferral,
     organisations,
+    pin_reset,
     profiles,
     referrals,
     wellknown,
 )
 from app.api.fast import PartnerReadFastPath, TokenFastLane
 from app.auth.bootstrap import ensure_bootstrap_admin
+from app.auth.pins import PinCheckPool
 from app.auth.tokens import KeyRing, TokenService, load_or_create_key
 from app.db import Database, make_database, make_engine, make_pool
 from app.errors import install_error_handlers
@@ -114,6 +116,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             app.state.db = database
         app.state.settings = settings
         app.state.tokens = build_token_service(settings)
+        app.state.pin_checks = PinCheckPool.for_this_machine()
         await ensure_bootstrap_admin(app.state.db, settings)
         # What start-up made (routes, schemas, pydantic validators) lives as long as the
         # process: freeze it out of the cyclic collector's sight, so full collections under
@@ -125,6 +128,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         try:
             yield
         finally:
+            app.state.pin_checks.close()
             if owned:
                 await app.state.db.dispose()
 
@@ -171,6 +175,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         organisations,
         consent,
         profiles,
+        pin_reset,
         me,
         offers,
         openreferral,

@@ -6,12 +6,22 @@ the CLI or a dependency.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "admin"})
@@ -62,6 +72,27 @@ class Settings(BaseSettings):
     # (app/api/fast.py): the same code, less overhead. Off: every request goes through
     # FastAPI (the tests compare both).
     fast_paths: bool = True
+
+    # Sign-in throttling (API.md §0 "rate limits"). Unauthenticated sign-in attempts (the
+    # PIN grant, the sign-in page) allowed per client address in any 60 seconds.
+    sign_in_per_minute: int = Field(default=20, ge=1, le=100_000)
+    # Proxies whose X-Forwarded-For is believed: addresses or CIDRs, comma-separated
+    # (`10.0.0.0/8, 192.0.2.7`) or a JSON list. See app/auth/client_address.py.
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = []
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @property
+    def trusted_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return tuple(self.trusted_proxies)
 
     @property
     def token_audience(self) -> str:

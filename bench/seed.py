@@ -82,10 +82,9 @@ async def seed(dsn: str, profiles: int, events: int) -> Seeded:
                 "version",
                 "updated_at",
                 "created_at",
-                "pin_failed_attempts",
             ],
             records=[
-                (pid, new_reference(), "x", json.dumps(document(i)), 1, now, now, 0)
+                (pid, new_reference(), "x", json.dumps(document(i)), 1, now, now)
                 for i, pid in enumerate(ids)
             ],
         )

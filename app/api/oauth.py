@@ -16,8 +16,10 @@ from pydantic import BaseModel, Field
 
 from app.api.deps import token_service
 from app.auth import grants
+from app.auth.client_address import client_address
 from app.auth.grants import (
     OAuthError,
+    SignInLimits,
     TokenRequest,
     authenticated_client,
     client_credentials_of,
@@ -28,6 +30,7 @@ from app.auth.principal import LEAVER_CLIENT_ID
 from app.auth.revocation import introspect_token, revoke_token
 from app.auth.scopes import ALL_SCOPES
 from app.db import Database, Session
+from app.settings import Settings
 
 router = APIRouter(tags=["oauth"])
 
@@ -46,7 +49,8 @@ class OAuthErrorBody(BaseModel):
     error: str = Field(
         examples=["invalid_grant"],
         description="invalid_request · invalid_client · invalid_grant · invalid_scope · "
-        "unsupported_grant_type",
+        "unsupported_grant_type · slow_down (429: too many sign-ins from your address) · "
+        "temporarily_unavailable (503: try again after `Retry-After` seconds)",
     )
     error_description: str
 
@@ -143,7 +147,12 @@ async def _token_request(request: Request) -> TokenRequest:
         if name not in ("token", "token_type_hint")
     ):
         raise invalid_request("A parameter holds a NUL character")
-    token_request = TokenRequest(params, request.headers.get("authorization"))
+    settings: Settings = request.app.state.settings
+    token_request = TokenRequest(
+        params,
+        request.headers.get("authorization"),
+        client_address(request.scope, settings.trusted_networks),
+    )
     credentials = client_credentials_of(token_request)
     if credentials is not None and "\x00" in credentials.client_id:
         raise invalid_client()
@@ -154,7 +163,19 @@ async def _token_request(request: Request) -> TokenRequest:
     "/oauth/token",
     summary="Issue an access token",
     response_model=TokenResponse,
-    responses={**_ERRORS, 429: {"model": OAuthErrorBody, "description": "PIN locked"}},
+    responses={
+        **_ERRORS,
+        429: {
+            "model": OAuthErrorBody,
+            "description": "The reference is locked (`invalid_grant`), or too many sign-in "
+            "attempts from your address (`slow_down`); see `Retry-After`",
+        },
+        503: {
+            "model": OAuthErrorBody,
+            "description": "Too many PINs being checked (`temporarily_unavailable`), or the "
+            "database is unavailable; see `Retry-After`",
+        },
+    },
     openapi_extra=_TOKEN_BODY,
 )
 async def token(request: Request) -> JSONResponse:
@@ -169,13 +190,23 @@ async def token(request: Request) -> JSONResponse:
       some is sent it must be right. A wrong reference and a wrong PIN get the same
       `invalid_grant`. After 5 consecutive wrong PINs the reference is locked for 15 minutes:
       every attempt then answers **429** (`error=invalid_grant`) with `Retry-After` in seconds.
+      This holds for any well-formed reference, issued or not, so the answers never tell
+      whether a reference exists. Without client authentication, at most
+      `ONWARD_SIGN_IN_PER_MINUTE` (default 20) attempts are taken from one client address
+      in any minute: more answer **429** `slow_down` with `Retry-After`. PINs are checked
+      in a bounded pool: when it is full the answer is **503** `temporarily_unavailable`
+      with `Retry-After` (the attempt is not counted against the reference).
 
     Errors are RFC 6749 §5.2 JSON: `invalid_request`, `invalid_client` (401, with
     `WWW-Authenticate: Basic`), `invalid_grant`, `invalid_scope`, `unsupported_grant_type`.
     """
     db: Database = request.app.state.db
+    settings: Settings = request.app.state.settings
+    limits = SignInLimits(request.app.state.pin_checks, settings.sign_in_per_minute)
     try:
-        issued = await grants.grant_token(db, token_service(request), await _token_request(request))
+        issued = await grants.grant_token(
+            db, token_service(request), await _token_request(request), limits
+        )
     except OAuthError as exc:
         return _error(exc)
     return _answer(

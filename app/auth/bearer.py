@@ -4,7 +4,9 @@ Shared by the FastAPI dependencies (``api/deps.py``) and the partner read's fast
 (``api/fast.py``), so both answer every auth failure identically:
 
 * no token → 401 ``WWW-Authenticate: Bearer``
-* a bad or expired token, or one in the query string → 401 ``error="invalid_token"``
+* a bad or expired token, or one in the query string → 401 ``error="invalid_token"``;
+  an expired one (ours, and valid in every other respect) says so in
+  ``error_description="The access token expired"``, any other says only that it is invalid
 * a valid token without the scope → 403 ``error="insufficient_scope", scope="…"``
 """
 
@@ -14,8 +16,10 @@ from collections.abc import Sequence
 from urllib.parse import parse_qs
 
 from app.auth.principal import Principal, principal_from_claims
-from app.auth.tokens import InvalidToken, TokenService
+from app.auth.tokens import ExpiredToken, InvalidToken, TokenService
 from app.errors import Forbidden, Unauthorized
+
+EXPIRED = "The access token expired"
 
 
 def invalid_token(description: str = "The access token is invalid") -> Unauthorized:
@@ -46,6 +50,8 @@ def bearer_principal(
         raise invalid_token("Use the Bearer scheme")
     try:
         return principal_from_claims(tokens.verify(token))
+    except ExpiredToken as exc:
+        raise invalid_token(EXPIRED) from exc
     except InvalidToken as exc:
         raise invalid_token() from exc
 

@@ -2,17 +2,27 @@
 
 Errors are :class:`OAuthError` (RFC 6749 §5.2 codes); ``api/oauth.py`` renders them.
 
-The PIN lock-out, and why the PIN grant manages its own transactions
---------------------------------------------------------------------
-Each attempt first *reserves a slot* with one ``UPDATE … RETURNING``: it adds one to
-``pin_failed_attempts`` only while fewer than 5 attempts are counted (or the lock has run
-out, which resets the count in the same statement). PostgreSQL re-checks that condition
-on the locked row, so however many attempts race, at most 5 get a slot and at most 5
-PINs are ever compared. The slot is committed at once and the row lock released *before*
-Argon2 runs, so concurrent attempts never queue behind a hash. Success resets the count;
-a failure that leaves the count at 5 sets ``pin_locked_until`` (now + 15 minutes). These
-writes must stand whatever the HTTP answer is, so they are short transactions of their
-own rather than part of the request's session.
+The PIN grant's defences, in the order an attempt meets them
+-------------------------------------------------------------
+1. **Per address** (``auth/throttle.py``): at most ``ONWARD_SIGN_IN_PER_MINUTE`` attempts
+   from one client address in any minute, else 429 ``slow_down``. A caller that
+   authenticated as a confidential client (a kiosk sending its credentials) is not an
+   unauthenticated sign-in and is not counted.
+2. **A bounded pool** (``pins.PinCheckPool``): a place for the Argon2 check, or 503
+   ``temporarily_unavailable`` at once. Taken before the attempt is counted against the
+   reference, so a busy server never costs a leaver one of their five tries.
+3. **Per reference** (``pin_attempts``, one row per well-formed reference, issued or
+   not): one ``INSERT … ON CONFLICT DO UPDATE`` both counts the attempt and reads the
+   profile's hash. It takes a slot only while fewer than 5 are counted (or the lock has
+   run out, which restarts the count), and the slot that makes 5 sets the 15-minute lock
+   there and then; PostgreSQL evaluates that on the locked row, so however many attempts
+   race on however many replicas, at most 5 PINs are compared. A success deletes the row
+   (count and lock cleared); a failure writes nothing more. An unknown reference goes
+   through the very same statement and an Argon2 check against a dummy hash, so its
+   answers (400 five times, then 429) and its cost are those of an issued one.
+
+The counting statements commit in short transactions of their own, before Argon2 runs
+and whatever the HTTP answer is, so no row lock is held across a hash.
 """
 
 from __future__ import annotations
@@ -29,7 +39,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.auth import pins
 from app.auth import scopes as S
 from app.auth.clients import AuthenticatedClient, authenticate_client
+from app.auth.pins import PinCheckPool, PinChecksBusy
 from app.auth.principal import LEAVER_CLIENT_ID
+from app.auth.throttle import SignInThrottled, count_sign_in_attempt
 from app.auth.tokens import IssuedToken, TokenService
 from app.db import Database
 from app.profiles.reference import normalise_reference
@@ -88,6 +100,33 @@ def locked(retry_after: int) -> OAuthError:
     )
 
 
+def throttled(retry_after: int) -> OAuthError:
+    # RFC 8628's registered code for "you are polling the token endpoint too fast".
+    return OAuthError(
+        "slow_down",
+        "Too many sign-in attempts from your address: try again later",
+        status=429,
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def busy() -> OAuthError:
+    return OAuthError(
+        "temporarily_unavailable",
+        "Too many sign-ins are being checked right now: try again in a moment",
+        status=503,
+        headers={"Retry-After": str(PinChecksBusy.retry_after)},
+    )
+
+
+@dataclass(frozen=True)
+class SignInLimits:
+    """What bounds unauthenticated sign-ins in this process (see the module docstring)."""
+
+    pins: PinCheckPool
+    per_minute: int
+
+
 @dataclass(frozen=True)
 class ClientCredentials:
     client_id: str
@@ -97,10 +136,12 @@ class ClientCredentials:
 
 @dataclass(frozen=True)
 class TokenRequest:
-    """The form parameters (each at most once, RFC 6749 §3.2) and the Authorization header."""
+    """The form parameters (each at most once, RFC 6749 §3.2), the Authorization header
+    and the client address (``auth/client_address.py``)."""
 
     params: dict[str, str]
     authorization: str | None = None
+    client_address: str = "unknown"
 
 
 def parse_form(body: bytes) -> dict[str, str]:
@@ -175,6 +216,7 @@ async def grant_token(
     db: Database,
     tokens: TokenService,
     request: TokenRequest,
+    limits: SignInLimits,
 ) -> IssuedToken:
     """Issue a token for ``request`` (RFC 6749 §4.4 and the leaver's PIN), or OAuthError."""
     grant_type = request.params.get("grant_type")
@@ -185,13 +227,17 @@ async def grant_token(
     credentials = client_credentials_of(request)
     if grant_type == CLIENT_CREDENTIALS:
         return await client_credentials_grant(db, tokens, request, credentials)
+    authenticated = False
     if credentials is not None:
         # Needs no client authentication; a caller that presents some must get it right.
         if credentials.secrets:
             await authenticated_client(db, credentials)
+            authenticated = True
         elif credentials.client_id != LEAVER_CLIENT_ID:
             raise invalid_client()
-    return await leaver_pin_grant(db.sessionmaker, tokens, request)
+    return await leaver_pin_grant(
+        db.sessionmaker, tokens, request, limits, count_per_address=not authenticated
+    )
 
 
 async def client_credentials_grant(
@@ -210,85 +256,90 @@ async def client_credentials_grant(
     )
 
 
-# One statement: take a slot if fewer than 5 attempts are counted, or if the lock has run
-# out (then the count restarts at 1 and the lock is cleared).
-_RESERVE = text(
+# One statement per attempt: count it against the reference (issued or not) and read the
+# profile's hash. A slot is taken while fewer than :max_attempts are counted and no lock
+# holds, or when the lock has run out (the count restarts); the slot that makes
+# :max_attempts sets the lock. `refused` says whether this attempt got no slot.
+_ATTEMPT = text(
     """
-    UPDATE profiles SET
-        pin_failed_attempts = CASE WHEN pin_locked_until <= now() THEN 1
-                                   ELSE pin_failed_attempts + 1 END,
-        pin_locked_until = CASE WHEN pin_locked_until <= now() THEN NULL
-                                ELSE pin_locked_until END
-    WHERE reference = :reference
-      AND ((pin_locked_until IS NULL AND pin_failed_attempts < :max_attempts)
-           OR pin_locked_until <= now())
-    RETURNING id, pin_hash
+    WITH attempt AS (
+        INSERT INTO pin_attempts AS a (reference, failed_attempts, locked_until, refused,
+                                       updated_at)
+        VALUES (:reference, 1, NULL, false, now())
+        ON CONFLICT (reference) DO UPDATE SET
+            failed_attempts = CASE
+                WHEN a.locked_until <= now() THEN 1
+                WHEN a.locked_until IS NULL AND a.failed_attempts < :max_attempts
+                    THEN a.failed_attempts + 1
+                ELSE a.failed_attempts END,
+            locked_until = CASE
+                WHEN a.locked_until <= now() THEN NULL
+                WHEN a.locked_until IS NULL AND a.failed_attempts + 1 >= :max_attempts
+                    THEN now() + make_interval(secs => :lock_seconds)
+                ELSE a.locked_until END,
+            refused = CASE
+                WHEN a.locked_until IS NULL THEN a.failed_attempts >= :max_attempts
+                ELSE a.locked_until > now() END,
+            updated_at = now()
+        RETURNING refused, locked_until
+    )
+    SELECT attempt.refused,
+           CEIL(EXTRACT(EPOCH FROM (attempt.locked_until - now())))::int AS seconds_left,
+           p.id, p.pin_hash
+      FROM attempt LEFT JOIN profiles AS p ON p.reference = :reference
     """
 )
-_LOCK_STATE = text(
-    "SELECT CEIL(EXTRACT(EPOCH FROM (pin_locked_until - now())))::int AS seconds_left "
-    "FROM profiles WHERE reference = :reference"
-)
-_SUCCEEDED = text(
-    "UPDATE profiles SET pin_failed_attempts = 0, pin_locked_until = NULL WHERE id = :id"
-)
-_FAILED = text(
-    """
-    UPDATE profiles SET pin_locked_until = now() + make_interval(secs => :lock_seconds)
-    WHERE id = :id AND pin_failed_attempts >= :max_attempts AND pin_locked_until IS NULL
-    """
-)
+_SUCCEEDED = text("DELETE FROM pin_attempts WHERE reference = :reference")
 
 
 async def leaver_pin_grant(
     sessionmaker: async_sessionmaker[AsyncSession],
     tokens: TokenService,
     request: TokenRequest,
+    limits: SignInLimits,
+    *,
+    count_per_address: bool = True,
 ) -> IssuedToken:
     """The leaver's own token for a right reference and PIN (see the module docstring)."""
     raw_reference = request.params.get("reference")
     pin = request.params.get("pin")
     if not raw_reference or not pin:
         raise invalid_request("Give both reference and pin")
-    if not pins.PIN_PATTERN.fullmatch(pin):
-        # Cannot be anyone's PIN: refused without touching a profile, so it costs no attempt.
-        raise wrong_reference_or_pin()
+    if count_per_address:
+        try:
+            await count_sign_in_attempt(sessionmaker, request.client_address, limits.per_minute)
+        except SignInThrottled as exc:
+            raise throttled(exc.retry_after) from None
     reference = normalise_reference(raw_reference)
-
-    slot = None
-    if reference is not None:
-        async with sessionmaker() as session, session.begin():
-            slot = (
-                await session.execute(
-                    _RESERVE, {"reference": reference, "max_attempts": MAX_PIN_ATTEMPTS}
-                )
-            ).first()
-            if slot is None:
-                state = (await session.execute(_LOCK_STATE, {"reference": reference})).first()
-                if state is not None:
-                    # Locked, or its last 5 attempts are still being checked.
-                    left = state.seconds_left
-                    raise locked(max(1, left) if left is not None else PIN_LOCK_SECONDS)
-
-    if slot is None:
-        # Unknown reference: the same Argon2 work and the same answer as a wrong PIN.
-        await pins.verify_pin(pins.DUMMY_HASH, pin)
+    if reference is None or not pins.PIN_PATTERN.fullmatch(pin):
+        # Cannot be anyone's reference or PIN, whoever holds which: refused without a
+        # check or a count, and nothing about any profile is revealed by that.
         raise wrong_reference_or_pin()
 
-    profile_id: uuid.UUID = slot.id
-    right = await pins.verify_pin(slot.pin_hash, pin)
+    try:
+        with limits.pins.admit(request.client_address) as check:
+            async with sessionmaker() as session, session.begin():
+                attempt = (
+                    await session.execute(
+                        _ATTEMPT,
+                        {
+                            "reference": reference,
+                            "max_attempts": MAX_PIN_ATTEMPTS,
+                            "lock_seconds": PIN_LOCK_SECONDS,
+                        },
+                    )
+                ).one()
+            if attempt.refused:
+                left = attempt.seconds_left
+                raise locked(max(1, left) if left is not None else PIN_LOCK_SECONDS)
+            # An unknown reference: the same Argon2 work as a wrong PIN, and the same answer.
+            right = await check.verify(attempt.pin_hash or pins.DUMMY_HASH, pin)
+    except PinChecksBusy:
+        raise busy() from None
+
+    if not right or attempt.id is None:
+        raise wrong_reference_or_pin()
     async with sessionmaker() as session, session.begin():
-        if right:
-            await session.execute(_SUCCEEDED, {"id": profile_id})
-        else:
-            await session.execute(
-                _FAILED,
-                {
-                    "id": profile_id,
-                    "max_attempts": MAX_PIN_ATTEMPTS,
-                    "lock_seconds": PIN_LOCK_SECONDS,
-                },
-            )
-    if not right:
-        raise wrong_reference_or_pin()
+        await session.execute(_SUCCEEDED, {"reference": reference})
+    profile_id: uuid.UUID = attempt.id
     return tokens.issue(subject=str(profile_id), client_id=LEAVER_CLIENT_ID, scopes=[S.SELF])

@@ -46,6 +46,11 @@ class InvalidToken(Exception):
     """The token is not one we issued, or no longer valid. Its text is never logged."""
 
 
+class ExpiredToken(InvalidToken):
+    """A token we issued, sound in every other respect, whose ``exp`` has passed: the one
+    failure worth telling the client about (it should fetch a new token)."""
+
+
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -242,7 +247,10 @@ class TokenService:
                 issuer=self.issuer,
                 options={
                     "leeway": LEEWAY_SECONDS,
-                    "require_exp": True,
+                    # Required and checked below, after everything else (jose's
+                    # require_exp would check it first): "expired" is said only of a
+                    # token that is ours and otherwise valid.
+                    "verify_exp": False,
                     "require_iat": True,
                     "require_aud": True,
                     "require_iss": True,
@@ -255,10 +263,12 @@ class TokenService:
             raise InvalidToken("token rejected") from exc
         if not isinstance(claims.get("jti"), str) or not isinstance(claims.get("scope"), str):
             raise InvalidToken("token rejected")
-        if not isinstance(claims["exp"], int) or not isinstance(claims["iat"], int):
+        if not isinstance(claims.get("exp"), int) or not isinstance(claims["iat"], int):
             raise InvalidToken("token rejected")
         if claims["iat"] > time.time() + LEEWAY_SECONDS:
             raise InvalidToken("issued in the future")
+        if claims["exp"] < time.time() - LEEWAY_SECONDS:
+            raise ExpiredToken("token expired")
         return claims
 
     def verify_detached_jws(self, compact: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from app.models.identity import Client, Organisation, RevokedToken
 from app.models.offers import *  # noqa: F403  (filled in by the offers work)
 from app.models.profiles import AccessEvent, ConsentGrant, DisclosureCut, Profile
 from app.models.referrals import *  # noqa: F403  (filled in by the referrals work)
+from app.models.sign_in import PinAttempts, SignInAttempts
 
 __all__ = [
     "AccessEvent",
@@ -13,6 +14,8 @@ __all__ = [
     "ConsentGrant",
     "DisclosureCut",
     "Organisation",
+    "PinAttempts",
     "Profile",
     "RevokedToken",
+    "SignInAttempts",
 ]

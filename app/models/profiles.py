@@ -26,7 +26,6 @@ from app.models.base import Base, CreatedAt, UUIDPrimaryKey, check_in, utcnow
 
 class Profile(UUIDPrimaryKey, CreatedAt, Base):
     __tablename__ = "profiles"
-    __table_args__ = (CheckConstraint("pin_failed_attempts >= 0", name="pin_failed_attempts"),)
 
     reference: Mapped[str] = mapped_column(String(13), unique=True)
     pin_hash: Mapped[str] = mapped_column(Text)
@@ -36,9 +35,7 @@ class Profile(UUIDPrimaryKey, CreatedAt, Base):
         default=utcnow, server_default=func.now(), index=True
     )
     created_by_client_id: Mapped[str | None] = mapped_column(String(64))
-    # PIN lock-out state (API.md §1): updated atomically by one UPDATE per attempt.
-    pin_failed_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
-    pin_locked_until: Mapped[datetime | None]
+    # The PIN lock-out lives in pin_attempts, keyed by reference (models/sign_in.py).
 
 
 class ConsentGrant(UUIDPrimaryKey, Base):

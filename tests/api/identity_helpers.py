@@ -18,12 +18,13 @@ import httpx
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from sqlalchemy import update
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
 
 from app.auth.pins import hash_pin
 from app.auth.tokens import TokenService
 from app.db import Database
-from app.models import Profile
+from app.models import PinAttempts, Profile
 from app.profiles.reference import new_reference
 
 LEAVER_PIN = "urn:onward:grant-type:leaver-pin"
@@ -49,6 +50,14 @@ async def client_token(
         "/oauth/token",
         data={"grant_type": "client_credentials", **form},
         headers=basic(client_id, secret),
+    )
+
+
+def client_from(app: Any, address: str, port: int = 50_000) -> httpx.AsyncClient:
+    """A test client whose requests come from ``address`` (the ASGI peer)."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=(address, port)),
+        base_url="http://testserver",
     )
 
 
@@ -116,20 +125,33 @@ async def make_profile(
 async def set_lock_state(
     database: Database, reference: str, *, attempts: int, locked_until: Any
 ) -> None:
+    """Put a reference's lock-out counter (issued or not) in the given state."""
     async with database.sessionmaker() as session:
         await session.execute(
-            update(Profile)
-            .where(Profile.reference == reference)
-            .values(pin_failed_attempts=attempts, pin_locked_until=locked_until)
+            insert(PinAttempts)
+            .values(reference=reference, failed_attempts=attempts, locked_until=locked_until)
+            .on_conflict_do_update(
+                index_elements=[PinAttempts.reference],
+                set_={"failed_attempts": attempts, "locked_until": locked_until},
+            )
         )
         await session.commit()
 
 
-async def lock_state(database: Database, reference: str) -> tuple[int, Any]:
+async def clear_lock_state(database: Database, reference: str) -> None:
     async with database.sessionmaker() as session:
-        profile = (
+        await session.execute(delete(PinAttempts).where(PinAttempts.reference == reference))
+        await session.commit()
+
+
+async def lock_state(database: Database, reference: str) -> tuple[int, Any]:
+    """(attempts counted, locked until) of a reference; (0, None) when nothing is kept."""
+    async with database.sessionmaker() as session:
+        row = (
             await session.execute(
-                Profile.__table__.select().where(Profile.__table__.c.reference == reference)
+                select(PinAttempts.failed_attempts, PinAttempts.locked_until).where(
+                    PinAttempts.reference == reference
+                )
             )
-        ).one()
-        return profile.pin_failed_attempts, profile.pin_locked_until
+        ).one_or_none()
+        return (row.failed_attempts, row.locked_until) if row is not None else (0, None)

@@ -130,3 +130,22 @@ def test_configured_key_file_wins(tmp_path: Path) -> None:
     key_file.write_bytes(generate_private_pem())
     assert load_or_create_key(key_file, tmp_path) == key_file.read_bytes()
     assert not (tmp_path / "keys").exists()
+
+
+def test_expired_is_said_only_of_a_token_that_is_otherwise_ours() -> None:
+    from app.auth.tokens import ExpiredToken
+
+    keys = KeyRing(generate_private_pem())
+    tokens = service(keys)
+    old = issue(tokens, now=int(time.time()) - 700)
+    with pytest.raises(ExpiredToken):
+        tokens.verify(old)
+    # Expired, and for another audience: merely invalid.
+    elsewhere = TokenService(
+        keys, issuer="https://onward.test", audience="https://other.test", ttl_seconds=600
+    )
+    with pytest.raises(InvalidToken) as caught:
+        tokens.verify(issue(elsewhere, now=int(time.time()) - 700))
+    assert not isinstance(caught.value, ExpiredToken)
+    # Within the 5 s leeway it is still good.
+    assert tokens.verify(issue(tokens, now=int(time.time()) - 603))["sub"] == "onw_a"
