@@ -18,7 +18,7 @@ async def test_racing_provider_moves_one_wins(
 ) -> None:
     client = committed_client
     s = await scene(client, committed_actors)
-    referral = await referred(client, s.leaver, s.offer["id"])
+    referral = await referred(client, s.leaver, s.offer)
     answers = await asyncio.gather(
         move(client, s.provider, referral["id"], "accepted"),
         move(client, s.provider, referral["id"], "declined"),
@@ -35,7 +35,7 @@ async def test_withdraw_racing_a_move_leaves_a_consistent_referral(
 ) -> None:
     client = committed_client
     s = await scene(client, committed_actors)
-    referral = await referred(client, s.leaver, s.offer["id"])
+    referral = await referred(client, s.leaver, s.offer)
     withdraw, accept = await asyncio.gather(
         client.post(f"/v1/me/referrals/{referral['id']}/withdraw", headers=s.leaver.headers),
         move(client, s.provider, referral["id"], "accepted"),
