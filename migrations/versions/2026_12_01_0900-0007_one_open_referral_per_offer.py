@@ -29,7 +29,6 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # Frozen copy of app.referrals.status.OPEN at this revision.
-OPEN = ("accepted", "in_progress", "pending")
 _OPEN_SQL = "status IN ('accepted', 'in_progress', 'pending')"
 
 _DUPLICATES = text(
@@ -38,7 +37,7 @@ _DUPLICATES = text(
         SELECT 1 FROM referrals WHERE {_OPEN_SQL}
          GROUP BY profile_id, offer_id HAVING count(*) > 1
     ) AS d
-    """  # noqa: S608 - a constant
+    """
 )
 
 
