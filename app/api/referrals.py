@@ -43,27 +43,49 @@ StatusFilter = Annotated[
     responses={
         **_LEAVER,
         **problem(
+            409,
+            "You already have an open referral (pending, accepted or in progress) to this "
+            "offer; nothing was created",
+        ),
+        **problem(
+            412,
+            "The offer has changed since the `offer_version` you were shown; nothing was "
+            "created. Read the offer again, show it, and ask again with its current version",
+        ),
+        **problem(
             422,
             "The offer does not exist or is not taking referrals (draft, "
-            "paused, withdrawn or outside its dates: the same answer); no field to share; an "
-            "unknown field; or `/problems/explicit-consent-required` when sensitive data is "
-            'shared without `"explicit": true`',
+            "paused, withdrawn or outside its dates: the same answer); `fields` or "
+            "`offer_version` missing; an unknown field; or "
+            "`/problems/explicit-consent-required` when `fields` reach special-category or "
+            'criminal-offence data without `"explicit": true`. Nothing was created',
         ),
     },
 )
 async def create_referral(
     body: ReferralCreate, principal: Leaver, session: Session, request: Request
 ) -> object:
-    """Ask a provider for one of its offers.
+    """Ask a provider for one of its offers, sharing exactly what you agreed to.
+
+    Send the offer's `version` you were shown as `offer_version`, and the `fields` you
+    were shown and agreed to share (usually the offer's `required_fields`, or fewer; see
+    GET /v1/consent/fields). Both are required: nothing is ever taken from the offer
+    itself, so a provider changing its offer cannot change what you share.
 
     One transaction creates the referral (`pending`, with your message) and a consent
-    grant with purpose `referral` to the offer's organisation, for `fields`: by default
-    the offer's `required_fields`; you may name a narrower set (or any other fields from
-    GET /v1/consent/fields) and exactly those are shared, nothing else. Sharing
-    special-category or criminal-offence data needs `"explicit": true`, as for any grant.
-    The grant (`grant_id`) is listed in GET /v1/me/consents, runs 365 days, and is
-    revoked when you withdraw the referral. The provider's reads under it appear in your
-    access log with this `grant_id`.
+    grant with purpose `referral` to the offer's organisation for exactly `fields`,
+    validated like any grant: an unknown path is 422, and special-category or
+    criminal-offence data needs `"explicit": true` (else 422
+    `/problems/explicit-consent-required`, as POST /v1/me/consents answers). Its receipt
+    says `collection_method: "referral"`. The grant (`grant_id`) is listed in
+    GET /v1/me/consents, runs 365 days, and is revoked when you withdraw the referral or the
+    provider declines, closes or completes it. The provider's reads under it, and each time
+    it opens or lists the referral (`referral.read`), appear in your access log.
+
+    * **412** when the offer has changed since `offer_version`: nothing is created; read
+      the offer again and ask with its current version.
+    * **409** when you already have an open referral (pending, accepted or in progress)
+      to this offer: nothing is created; withdraw it first to ask again.
 
     A full offer (see `full` in the catalogue) still takes referrals: they wait as
     `pending` until the provider has room.
@@ -74,7 +96,8 @@ async def create_referral(
         tokens,
         principal,
         offer_id=body.offer_id,
-        fields=None if body.fields is None else list(body.fields),
+        offer_version=body.offer_version,
+        fields=list(body.fields),
         message=body.message,
         explicit=bool(body.explicit),
     )
@@ -143,7 +166,13 @@ async def list_referrals(
     cursor: Cursor = None,
 ) -> object:
     """Referrals to your organisation, newest first, each with the leaver's `profile_id`
-    (read what they shared with GET /v1/profiles/{profile_id}, scope `profiles:read`)."""
+    (read what they shared with GET /v1/profiles/{profile_id}, scope `profiles:read`).
+
+    Every referral listed appends a `referral.read` event to that leaver's access log
+    (`fields` is `["referral.message"]` when its message was shown to you). Once the
+    referral's grant has ended (withdrawn, declined, closed or completed, or the leaver
+    revoked it, or it expired) you still see its status and history, but `message` is
+    null."""
     items, next_cursor = await service.list_referrals(
         session, principal, status=status, limit=limit, cursor=cursor
     )
@@ -156,7 +185,11 @@ async def list_referrals(
     responses=token(S.REFERRALS_READ) | _NOT_FOUND,
 )
 async def read_referral(referral_id: str, principal: ReferralReader, session: Session) -> object:
-    """One referral to your organisation (another organisation's is 404)."""
+    """One referral to your organisation (another organisation's is 404).
+
+    Opening it appends a `referral.read` event to the leaver's access log (`fields` is
+    `["referral.message"]` when its message was shown to you). Once the referral's grant
+    has ended, `message` is null; status and history stay visible."""
     return await service.get_referral(session, principal, service.parse_referral_id(referral_id))
 
 
@@ -185,7 +218,11 @@ async def move_referral(
 
     A move that ends the referral (`declined`, `completed`, `closed`) revokes the consent
     grant the leaver made with it: from the next request, `GET /v1/profiles/{id}` no longer
-    discloses those fields to you (other grants the leaver gave you are untouched).
+    discloses those fields to you (other grants the leaver gave you are untouched), and
+    the referral's `message` is null from this answer on.
+
+    The answer shows you the referral, so it is recorded in the leaver's access log as a
+    `referral.read`, like GET /v1/referrals/{id}.
     """
     return await service.move_referral(
         session,

@@ -21,6 +21,10 @@ from app.errors import ServiceUnavailable
 from app.pagination import decode_cursor, page_of
 
 PROFILE_READ = "profile.read"
+# A provider opened or listed a referral (API.md §3): ``fields`` is ["referral.message"]
+# when the referral's message was disclosed with it, else empty.
+REFERRAL_READ = "referral.read"
+REFERRAL_MESSAGE = "referral.message"
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ def receipt_payload(
     granted_at: datetime,
     expires_at: datetime,
     issuer: str,
+    collection_method: str = "api",
 ) -> dict[str, Any]:
     recipient = {"id": str(recipient_id), "name": recipient_name}
     sensitive = sensitive_leaves(fields)
@@ -60,6 +61,8 @@ def receipt_payload(
         "iss": issuer,
         "iat": int(granted_at.timestamp()),
         "consent_type": "explicit" if explicit else "expressed",
+        # How the decision was made (API.md §8): api, web, assisted or referral.
+        "collection_method": collection_method,
         "sensitive": [
             {"path": path, "category": FIELDS_BY_PATH[path].sensitivity} for path in sensitive
         ],

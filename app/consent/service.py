@@ -94,6 +94,7 @@ async def grant_consent(
     expires_at: datetime | None = None,
     explicit: bool = False,
     loc: tuple[str, ...] = ("body",),
+    collection_method: str = "api",
 ) -> dict[str, Any]:
     """Record a grant and its signed receipt. ``fields`` and ``purpose`` are already known
     to the catalogue (the request model checks them); here: expiry, the explicit-consent
@@ -132,6 +133,7 @@ async def grant_consent(
         granted_at=now,
         expires_at=expires_at,
         issuer=signer.issuer,
+        collection_method=collection_method,
     )
     grant = ConsentGrant(
         id=grant_id,

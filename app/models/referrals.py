@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, UUIDPrimaryKey, check_in, utcnow
-from app.referrals.status import STATUSES
+from app.referrals.status import OPEN, STATUSES
 
 __all__ = ["ProgressReading", "Referral", "ReferralEvent"]
 
@@ -28,6 +28,16 @@ class Referral(UUIDPrimaryKey, Base):
             "ix_referrals_profile_created", "profile_id", text("created_at DESC"), text("id DESC")
         ),
         Index("ix_referrals_offer_status", "offer_id", "status"),
+        # One open referral per leaver per offer (API.md §5), held by the database so two
+        # racing requests cannot both create one: the loser's INSERT … ON CONFLICT DO
+        # NOTHING inserts nothing, and the service answers 409 (migration 0007).
+        Index(
+            "uq_referrals_profile_offer_open",
+            "profile_id",
+            "offer_id",
+            unique=True,
+            postgresql_where=text(check_in("status", sorted(OPEN))),
+        ),
     )
 
     profile_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"))

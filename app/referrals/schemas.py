@@ -32,22 +32,44 @@ class ProgressReading(BaseModel):
 
 
 class ReferralCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    # "Emergency night shelter" in `serve --demo`, as first published.
+                    "offer_id": "02133b1e-8921-5c71-ba2f-0d73ccb37a75",
+                    "offer_version": 1,
+                    "fields": ["identity.given_name", "contact.phone", "release"],
+                    "message": "I get out on Friday and need somewhere to stay.",
+                }
+            ]
+        },
+    )
 
     offer_id: UUID = Field(description="A published offer, valid today.")
-    fields: list[FieldPath] | None = Field(
-        default=None,
+    offer_version: StrictInt = Field(
+        ge=1,
+        le=2**31 - 1,
+        description="The offer's `version` the leaver was shown (GET /v1/offers/{id}, or the "
+        "offer in GET /v1/me/offers). If the offer has changed since, the answer is 412 and "
+        "nothing is created: show the leaver the offer again.",
+    )
+    fields: list[FieldPath] = Field(
+        min_length=1,
         max_length=64,
-        description="Leaf paths or section names (GET /v1/consent/fields) to share with the "
-        "offer's organisation. Default: the offer's `required_fields`. The leaver may pick a "
-        "narrower set, or any other catalogue paths; exactly these are shared, nothing else.",
+        description="Leaf paths or section names (GET /v1/consent/fields) the leaver was shown "
+        "and agreed to share with the offer's organisation: usually the offer's "
+        "`required_fields`, or fewer. Exactly these are shared, nothing else; nothing is "
+        "taken from the offer.",
     )
     message: str | None = Field(
         default=None, max_length=2000, description="A note to the provider, in the leaver's words."
     )
     explicit: bool | None = Field(
         default=None,
-        description="Explicit consent, required for special category or criminal offence fields.",
+        description="Explicit consent, required when `fields` reach special category or "
+        "criminal offence data.",
     )
 
 

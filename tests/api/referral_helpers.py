@@ -44,18 +44,34 @@ async def publish(
     return body
 
 
+# Pass as a value to leave that member out of the request body.
+OMIT: Any = object()
+
+
+def referral_body(offer: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """What a leaver shown ``offer`` sends: its id and version, and (unless ``fields`` is
+    given) exactly the fields it requires."""
+    body = {
+        "offer_id": offer["id"],
+        "offer_version": offer["version"],
+        "fields": offer["required_fields"],
+        **extra,
+    }
+    return {k: v for k, v in body.items() if v is not OMIT}
+
+
 async def refer(
-    client: httpx.AsyncClient, leaver: Leaver, offer_id: str, **extra: Any
+    client: httpx.AsyncClient, leaver: Leaver, offer: dict[str, Any], **extra: Any
 ) -> httpx.Response:
     return await client.post(
-        "/v1/me/referrals", json={"offer_id": offer_id, **extra}, headers=leaver.headers
+        "/v1/me/referrals", json=referral_body(offer, **extra), headers=leaver.headers
     )
 
 
 async def referred(
-    client: httpx.AsyncClient, leaver: Leaver, offer_id: str, **extra: Any
+    client: httpx.AsyncClient, leaver: Leaver, offer: dict[str, Any], **extra: Any
 ) -> dict[str, Any]:
-    r = await refer(client, leaver, offer_id, **extra)
+    r = await refer(client, leaver, offer, **extra)
     assert r.status_code == 201, r.text
     body: dict[str, Any] = r.json()
     return body
