@@ -18,7 +18,10 @@ Invariants (see ``models.profiles.DisclosureCut``):
   grants behind them change (API.md §3), so an organisation's version says nothing about
   parts of the profile it cannot see.
 
-Concurrent refreshes of one profile are serialised by a row lock on the profile.
+Concurrent refreshes of one profile are serialised by a row lock on the profile. Every
+write that changes a profile's cuts takes that lock *first* (:func:`lock_profile`, or the
+UPDATE of the profile itself), before it touches a grant or a cut: one lock order, so two
+such writes never deadlock.
 """
 
 from __future__ import annotations
@@ -86,6 +89,22 @@ def _changed_at(stored: DisclosureCut, now: datetime) -> datetime:
     return now
 
 
+async def lock_profile(session: AsyncSession, profile_id: uuid.UUID) -> dict[str, Any] | None:
+    """Lock the profile row (FOR NO KEY UPDATE) and return its data, or None if missing.
+
+    NO KEY UPDATE, not UPDATE: it must not wait for the key-share locks that foreign-key
+    checks of concurrent inserts (access events aside, grants and referrals) hold.
+    """
+    data: dict[str, Any] | None = (
+        await session.execute(
+            select(Profile.data)
+            .where(Profile.id == profile_id)
+            .with_for_update(key_share=True)
+        )
+    ).scalar_one_or_none()
+    return data
+
+
 async def refresh_cuts(
     session: AsyncSession,
     profile_id: uuid.UUID,
@@ -97,11 +116,7 @@ async def refresh_cuts(
     every organisation that has or had a grant), in the caller's transaction."""
     now = now or utcnow()
     orgs = None if organisation_ids is None else list(dict.fromkeys(organisation_ids))
-    document = (
-        await session.execute(
-            select(Profile.data).where(Profile.id == profile_id).with_for_update()
-        )
-    ).scalar_one_or_none()
+    document = await lock_profile(session, profile_id)
     if document is None:
         return {}
     grants_q = (

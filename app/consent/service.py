@@ -11,7 +11,7 @@ from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.consent.catalogue import normalise_paths, sensitive_paths
-from app.consent.cuts import refresh_cuts
+from app.consent.cuts import lock_profile, refresh_cuts
 from app.consent.receipts import ReceiptSigner, receipt_payload
 from app.errors import ExplicitConsentRequired, NotFound, ValidationFailed
 from app.models.base import utcnow
@@ -111,6 +111,8 @@ async def grant_consent(
         )
     if not explicit:
         require_explicit(fields, loc)
+    # The profile's lock first, before the grant and its cut (see consent.cuts).
+    await lock_profile(session, profile_id)
     found = (
         await session.execute(
             _RECIPIENT, {"organisation_id": organisation_id, "profile_id": profile_id}
@@ -199,6 +201,7 @@ async def revoke_grant(
     Another leaver's grant is NotFound, like a missing one.
     """
     now = utcnow()
+    await lock_profile(session, profile_id)
     row = (
         await session.execute(_REVOKE, {"now": now, "grant_id": grant_id, "profile_id": profile_id})
     ).one_or_none()

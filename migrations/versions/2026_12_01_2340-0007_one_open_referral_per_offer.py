@@ -1,7 +1,7 @@
 """One open referral per leaver per offer
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-01 09:00:00
 
 API.md §5 (version 2): a leaver may have at most one referral to an offer that is
@@ -24,7 +24,7 @@ from alembic import op
 from sqlalchemy import text
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

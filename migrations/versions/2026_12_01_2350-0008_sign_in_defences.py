@@ -1,7 +1,7 @@
 """Sign-in defences: PIN lock-out per reference (issued or not), attempts per address
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-01 12:00:00
 
 The PIN lock-out moves from two columns of profiles to pin_attempts, keyed by reference,
@@ -19,7 +19,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0008"
-down_revision: str | None = "0005"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
