@@ -97,9 +97,7 @@ async def lock_profile(session: AsyncSession, profile_id: uuid.UUID) -> dict[str
     """
     data: dict[str, Any] | None = (
         await session.execute(
-            select(Profile.data)
-            .where(Profile.id == profile_id)
-            .with_for_update(key_share=True)
+            select(Profile.data).where(Profile.id == profile_id).with_for_update(key_share=True)
         )
     ).scalar_one_or_none()
     return data
