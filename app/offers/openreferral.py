@@ -21,9 +21,10 @@ What maps where:
 * ``attributes`` ← the category, as a term of the ``onward-category`` taxonomy.
 * ``service_at_locations[].location`` ← each place: ``name``, ``latitude``, ``longitude``
   and, when the place has a postcode and its local authority is known (the Thames Valley
-  authority whose town is nearest, within 25 km, else the offer's only area), one physical
-  address (``city`` = that authority's main town, ``state_province`` = its county,
-  country ``GB``); otherwise the address in words goes to the location's ``description``.
+  authority whose town is nearest, within 25 km, else the offer's only area if its town
+  is within 50 km), one physical address (``city`` = that authority's main town,
+  ``state_province`` = its county, country ``GB``); otherwise the address in words goes
+  to the location's ``description``.
 * ``schedules`` ← weekly periods grouped by identical hours: ``freq`` ``WEEKLY``, ``byday``
   (``MO,TU``), ``opens_at``/``closes_at`` as ``HH:MM`` London wall-clock time (so they
   follow GMT/BST, said in ``description``); an always-open offer is every day 00:00–23:59.
@@ -76,6 +77,7 @@ ONS_URI = "http://statistics.data.gov.uk/id/statistical-geography/"
 # Fixed namespace for ids shared by every service (the category terms).
 TERMS_NAMESPACE = uuid.UUID("3d6f4a8e-5b0c-4c1e-9f62-7a4e1d0b9c35")
 NEAR_KM = 25.0
+FAR_KM = 50.0
 
 
 @dataclass(frozen=True)
@@ -358,15 +360,23 @@ def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def local_authority(loc: Location, offer: Offer) -> LocalAuthority | None:
     """The local authority a place is in: the Thames Valley one whose town is nearest
-    (within 25 km), else the offer's only area when it is one we know, else None."""
+    (within 25 km), else the offer's only area when it is one we know and its town is
+    within 50 km, else None."""
     nearest = min(
         LOCAL_AUTHORITIES.values(),
         key=lambda la: _km(loc.latitude, loc.longitude, la.latitude, la.longitude),
     )
     if _km(loc.latitude, loc.longitude, nearest.latitude, nearest.longitude) <= NEAR_KM:
         return nearest
-    if len(offer.eligibility.areas) == 1:
-        return LOCAL_AUTHORITIES.get(offer.eligibility.areas[0])
+    only = (
+        LOCAL_AUTHORITIES.get(offer.eligibility.areas[0])
+        if len(offer.eligibility.areas) == 1
+        else None
+    )
+    # A rural place of a large authority may be far from its town, but not this far: a
+    # wrong town in an address is worse than none.
+    if only and _km(loc.latitude, loc.longitude, only.latitude, only.longitude) <= FAR_KM:
+        return only
     return None
 
 

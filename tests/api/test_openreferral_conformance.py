@@ -167,6 +167,52 @@ async def test_empty_page_and_sparse_offer_conform(
     assert page["contents"][0]["organization"]["description"]
 
 
+async def test_an_address_names_the_right_town_or_none(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
+    p = await actors.client("offers:write", kind="provider")
+    west_oxfordshire = "E07000181"
+    places = [
+        # 35 km from Witney, further still from any other Thames Valley town.
+        {
+            "name": "Farm",
+            "address": "Farm Lane",
+            "postcode": "GL7 1AA",
+            "latitude": 51.75,
+            "longitude": -1.99,
+        },
+        # Newcastle: the offer's only area is not where this place is.
+        {
+            "name": "Van",
+            "address": "Quayside",
+            "postcode": "NE1 3AA",
+            "latitude": 54.97,
+            "longitude": -1.61,
+        },
+        # Near Slough, whatever the offer's areas say.
+        {
+            "name": "Hub",
+            "address": "1 High St",
+            "postcode": "SL1 1AA",
+            "latitude": 51.51,
+            "longitude": -0.6,
+        },
+    ]
+    body = offer_body(eligibility={"areas": [west_oxfordshire]}, locations=places)
+    made = await client.post("/v1/offers", json=body, headers=p.headers)
+    assert made.status_code == 201
+    service = (await client.get(f"/v1/openreferral/services/{made.json()['id']}")).json()
+    assert oruk.service_problems(service) == []
+    farm, van, hub = (s["location"] for s in service["service_at_locations"])
+    assert [(a["city"], a["state_province"]) for a in farm["addresses"]] == [
+        ("Witney", "Oxfordshire")
+    ]
+    assert van["addresses"] == []
+    assert van["description"] == "Quayside, NE1 3AA"
+    assert [(a["city"], a["state_province"]) for a in hub["addresses"]] == [("Slough", "Berkshire")]
+    assert service["service_areas"][0]["name"] == "West Oxfordshire"
+
+
 @pytest.mark.parametrize(
     "value",
     ["0.5", "1700000000", "2026-05-01", "2026-05-01T14:00:00", "yesterday", "2026-13-01T00:00:00Z"],
