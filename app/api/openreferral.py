@@ -1,42 +1,84 @@
-"""Open Referral UK (HSDS 3) export of the published offers, for council directories."""
+"""Open Referral UK (HSDS 3) export of the published offers, for council directories.
+
+Every document validates against the official Open Referral UK 3.0 schemas (see
+``app/offers/openreferral.py``); absent optional members are left out, never ``null``.
+"""
 
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import AfterValidator, BeforeValidator
+from pydantic_core import PydanticCustomError
 
 from app.api.offers import SearchText
 from app.api.problems import problem
 from app.db import Session
-from app.errors import ValidationFailed
 from app.offers import openreferral, service
+from app.offers.openreferral import OrukApiInfo, OrukService, OrukServicePage
 from app.settings import Settings
 
 router = APIRouter(tags=["openreferral"])
 
 PUBLIC_CACHE = "public, max-age=60"
+RFC3339 = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+RFC3339_MESSAGE = "must be an RFC 3339 date-time with an offset, such as 2026-05-01T14:00:00Z"
 
 
-@router.get("/v1/openreferral/", summary="API information (HSDS 3)")
-async def api_info(request: Request, response: Response) -> dict[str, Any]:
-    """The standard's API information: the HSDS version and where the OpenAPI lives
-    (an absolute URL under `ONWARD_ISSUER`, never built from the request's Host: this
-    document is publicly cacheable)."""
-    response.headers["Cache-Control"] = PUBLIC_CACHE
+def _rfc3339_text(value: Any) -> Any:
+    # Pydantic alone would take a bare number as a Unix time, or a date without a time.
+    if not isinstance(value, str) or not RFC3339.match(value):
+        raise PydanticCustomError("rfc3339", RFC3339_MESSAGE)
+    return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is past year 9999 in UTC
+        raise PydanticCustomError("rfc3339", "is out of range") from None
+
+
+ModifiedAfter = Annotated[
+    datetime | None,
+    BeforeValidator(_rfc3339_text),
+    AfterValidator(_in_utc),
+    Query(
+        description="Only services changed strictly after this RFC 3339 date-time "
+        "(with an offset, e.g. `2026-05-01T14:00:00Z`): pass the `last_modified` of the "
+        "newest service you have."
+    ),
+]
+
+
+@router.get(
+    "/v1/openreferral/",
+    summary="API information (HSDS 3)",
+    response_model=OrukApiInfo,
+)
+async def api_info(request: Request, response: Response) -> OrukApiInfo:
+    """The standard's API information: the HSDS version, the profile (Open Referral UK) and
+    where this API's OpenAPI document is (an absolute URL under `ONWARD_ISSUER`)."""
     settings: Settings = request.app.state.settings
-    return {
-        "version": openreferral.HSDS_VERSION,
-        "profile": "https://openreferraluk.org",
-        "openapi_url": settings.issuer_url + "/openapi.json",
-    }
+    response.headers["Cache-Control"] = PUBLIC_CACHE
+    return OrukApiInfo(
+        version=openreferral.HSDS_VERSION,
+        profile=openreferral.PROFILE_URL,
+        openapi_url=settings.issuer_url + "/openapi.json",
+    )
 
 
 @router.get(
     "/v1/openreferral/services",
     summary="Published offers as HSDS services",
+    response_model=OrukServicePage,
+    response_model_exclude_none=True,
     responses=problem(422, "Invalid request"),
 )
 async def list_services(
@@ -44,16 +86,17 @@ async def list_services(
     response: Response,
     search: SearchText = None,
     organization_id: uuid.UUID | None = None,
-    modified_after: datetime | None = None,
+    modified_after: ModifiedAfter = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 50,
-) -> dict[str, Any]:
-    """Every published offer valid today, as an HSDS 3 service, oldest first (stable for
-    harvesting), in the standard's page envelope (`size` = items on this page).
-    Filters: `search` (full text), `organization_id`, `modified_after` (date-time with
-    offset: changed strictly after it). No token needed."""
-    if modified_after is not None and modified_after.tzinfo is None:
-        raise ValidationFailed("modified_after needs a UTC offset", loc=["query", "modified_after"])
+) -> OrukServicePage:
+    """Every published offer valid today, as an Open Referral UK 3.0 service with its
+    one-to-one members (the standard's `service_list`: fetch
+    `/v1/openreferral/services/{id}` for locations, schedules and areas), oldest first
+    (stable for harvesting), in the standard's page envelope (`size` = items on this page).
+    Filters: `search` (full text), `organization_id`, `modified_after` (RFC 3339 date-time
+    with offset; anything else is 422). Absent optional members are omitted. No token
+    needed."""
     offers, total = await service.published_page(
         session,
         search=search,
@@ -64,19 +107,25 @@ async def list_services(
     )
     response.headers["Cache-Control"] = PUBLIC_CACHE
     return openreferral.page_envelope(
-        [openreferral.to_service(o) for o in offers], total=total, page=page, per_page=per_page
+        [openreferral.to_service_summary(o) for o in offers],
+        total=total,
+        page=page,
+        per_page=per_page,
     )
 
 
 @router.get(
     "/v1/openreferral/services/{service_id}",
     summary="One published offer as an HSDS service",
+    response_model=OrukService,
+    response_model_exclude_none=True,
     responses=problem(404, "No such published offer"),
 )
-async def read_service(
-    service_id: uuid.UUID, session: Session, response: Response
-) -> dict[str, Any]:
-    """A published offer as an HSDS 3 service; anything not published is 404."""
+async def read_service(service_id: uuid.UUID, session: Session, response: Response) -> OrukService:
+    """A published offer as a fully nested Open Referral UK 3.0 service (locations with
+    their address, weekly schedules in London wall-clock time, service areas, the category
+    as a taxonomy term). Sub-entity ids are stable UUIDs derived from the offer. Anything
+    not published is 404."""
     offer = await service.published_offer(session, service_id)
     response.headers["Cache-Control"] = PUBLIC_CACHE
     return openreferral.to_service(offer)

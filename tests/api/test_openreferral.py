@@ -45,27 +45,55 @@ async def test_services_map_published_offers(client: httpx.AsyncClient, actors: 
     assert not page["empty"]
     [svc] = page["contents"]
     assert svc["id"] == made["id"] != hidden["id"]
-    assert svc["organization"] == {"id": str(p.organisation_id), "name": p.organisation_name}
+    assert svc["organization_id"] == str(p.organisation_id)
+    assert svc["organization"] == {
+        "id": str(p.organisation_id),
+        "name": p.organisation_name,
+        "description": f"{p.organisation_name} publishes services for people leaving prison "
+        "on Onward.",
+    }
     assert svc["name"] == "Night shelter beds"
     assert svc["status"] == "active"
     assert (svc["minimum_age"], svc["maximum_age"]) == (18, 25)
     assert svc["email"] == "help@example.org"
     assert svc["url"] == "https://example.org"
-    location = svc["service_at_locations"][0]["location"]
+    # Who it is for and the phone: the UK profile has no eligibility_description or phones.
+    assert svc["description"] == (
+        "Emergency beds for people with nowhere to stay tonight.\n\n"
+        "Walk in or call ahead. Hot meal and a shower.\n\n"
+        "Who it is for: Aged 18 to 25. Serves: Reading. People leaving prison.\n\n"
+        "Phone: 0118 000 0000"
+    )
+    for removed in ("eligibility_description", "phones", "taxonomy_terms", "schedules"):
+        assert removed not in svc  # a page lists one-to-one members only
+
+    one = await client.get(f"/v1/openreferral/services/{made['id']}")
+    assert one.status_code == 200
+    full = one.json()
+    assert {k: v for k, v in full.items() if k in svc} == svc
+    location = full["service_at_locations"][0]["location"]
     assert (location["latitude"], location["longitude"]) == (51.4543, -0.9781)
-    assert location["addresses"][0]["postal_code"] == "RG1 1AA"
-    by_day = {(s["byday"], s["opens_at"], s["closes_at"]) for s in svc["schedules"]}
+    assert location["addresses"][0] == {
+        "id": location["addresses"][0]["id"],
+        "location_id": location["id"],
+        "address_1": "1 Friar Street, Reading",
+        "city": "Reading",
+        "state_province": "Berkshire",
+        "postal_code": "RG1 1AA",
+        "country": "GB",
+        "address_type": "physical",
+    }
+    assert full["service_areas"][0]["name"] == "Reading"
+    assert full["attributes"][0]["taxonomy_term"]["term"] == "accommodation"
+    by_day = {(s["byday"], s["opens_at"], s["closes_at"]) for s in full["schedules"]}
     assert by_day == {
         ("MO,TU,WE,TH", "09:00", "17:00"),
         ("FR", "09:00", "12:00"),
         ("FR", "13:00", "17:00"),
         ("SA", "20:00", "23:59"),
     }
-    assert all(s["freq"] == "WEEKLY" for s in svc["schedules"])
-
-    one = await client.get(f"/v1/openreferral/services/{made['id']}")
-    assert one.status_code == 200
-    assert one.json() == svc
+    assert all(s["freq"] == "WEEKLY" for s in full["schedules"])
+    assert all(uuid.UUID(s["id"]) for s in full["schedules"])
     assert (await client.get(f"/v1/openreferral/services/{hidden['id']}")).status_code == 404
     assert (await client.get(f"/v1/openreferral/services/{uuid.uuid4()}")).status_code == 404
 
