@@ -23,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from app import embedded
 from app.api import (
     admin,
+    changes,
     consent,
     health,
     me,
@@ -39,10 +40,12 @@ from app.api.fast import PartnerReadFastPath, TokenFastLane
 from app.auth.bootstrap import ensure_bootstrap_admin
 from app.auth.pins import PinCheckPool
 from app.auth.tokens import KeyRing, TokenService, load_or_create_key
+from app.consent.cuts import refresh_due
 from app.db import Database, make_database, make_engine, make_pool
 from app.errors import install_error_handlers
 from app.middleware import BodySizeLimit, HostCheck, ResponseHeaders
 from app.settings import Settings, get_settings
+from app.workers import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +121,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app.state.tokens = build_token_service(settings)
         app.state.pin_checks = PinCheckPool.for_this_machine()
         await ensure_bootstrap_admin(app.state.db, settings)
+        workers = []
+        if settings.background_tasks:
+            sessionmaker = app.state.db.sessionmaker
+            workers.append(
+                # Expired grants reach the change feed (and webhooks) within seconds.
+                Periodic("expiry-sweep", 5.0, lambda: refresh_due(sessionmaker))
+            )
+        for worker in workers:
+            worker.start()
         # What start-up made (routes, schemas, pydantic validators) lives as long as the
         # process: freeze it out of the cyclic collector's sight, so full collections under
         # load walk only request garbage and stay short (tail latency). Not in tests, which
@@ -128,6 +140,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         try:
             yield
         finally:
+            for worker in workers:
+                await worker.stop()
             app.state.pin_checks.close()
             if owned:
                 await app.state.db.dispose()
@@ -174,6 +188,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         admin,
         organisations,
         consent,
+        changes,  # before profiles: /v1/profiles/changes is not a profile id
         profiles,
         pin_reset,
         me,

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     bootstrap_admin_client_secret: SecretStr | None = None
 
     max_body_bytes: int = 1024 * 1024
+    # Periodic background work in this process (the expiry sweep, webhook delivery). Off
+    # in tests that share one connection per test; every replica may run it.
+    background_tasks: bool = True
     # FastAPI's built-in OpenTelemetry instrumentation (off: it costs ~5 % per request).
     telemetry: bool = False
     # Serve the partner read and the token endpoint beneath FastAPI's routing

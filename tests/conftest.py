@@ -37,6 +37,7 @@ def settings() -> Settings:
         data_dir=TEST_DATA_DIR,
         issuer="http://testserver",
         database_url=None,
+        background_tasks=False,
     )
 
 

@@ -27,6 +27,7 @@ from app.middleware import security_headers
 from app.profiles import service
 
 PREFIX = "/v1/profiles/"
+CHANGES_PATH = "/v1/profiles/changes"  # a route of its own, not a profile id
 # The fast path sits outside middleware.ResponseHeaders: it sends the same security
 # headers (``middleware.security_headers``) itself, on answers and problems alike.
 _JSON = (b"content-type", b"application/json")
@@ -45,6 +46,7 @@ class PartnerReadFastPath:
             or not path.startswith(PREFIX)
             or "/" in path[len(PREFIX) :]
             or len(path) == len(PREFIX)
+            or path == CHANGES_PATH
         ):
             await self.app(scope, receive, send)
             return

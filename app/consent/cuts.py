@@ -16,7 +16,8 @@ Invariants (see ``models.profiles.DisclosureCut``):
   writer that forgot to refresh makes the next read recompute, never over-disclose;
 * ``version`` and ``updated_at`` move only when the disclosed leaves, their values or the
   grants behind them change (API.md §3), so an organisation's version says nothing about
-  parts of the profile it cannot see.
+  parts of the profile it cannot see; each such move writes one change-feed item
+  (``profile_changes``, API.md §9) in the same transaction.
 
 Concurrent refreshes of one profile are serialised by a row lock on the profile. Every
 write that changes a profile's cuts takes that lock *first* (:func:`lock_profile`, or the
@@ -34,11 +35,11 @@ from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.consent.policy import GrantScope, disclose
 from app.models.base import utcnow
-from app.models.profiles import ConsentGrant, DisclosureCut, Profile
+from app.models.profiles import ConsentGrant, DisclosureCut, Profile, ProfileChange
 
 # "Valid until further notice": a cut with no expiring grant behind it (an empty one).
 FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
@@ -72,6 +73,15 @@ NEVER = datetime.min.replace(tzinfo=UTC)
 def _valid_until(stored: DisclosureCut) -> datetime:
     value = stored.valid_until
     return NEVER if value.tzinfo is None else value
+
+
+def feed_change(was_shared: bool, is_shared: bool) -> str | None:
+    """The change-feed item for a cut that changed (API.md §9): its first active grant
+    (``shared``), its last one ending (``unshared``), anything else while shared
+    (``updated``); None when it was and stays unshared."""
+    if is_shared:
+        return "updated" if was_shared else "shared"
+    return "unshared" if was_shared else None
 
 
 def _changed_at(stored: DisclosureCut, now: datetime) -> datetime:
@@ -163,12 +173,25 @@ async def refresh_cuts(
             continue
         values: dict[str, Any] = {"valid_until": cut.valid_until}
         if not same:
+            changed_at = _changed_at(old, now) if old is not None else now
+            was_shared = old is not None and old.version > 0 and bool(old.grant_ids)
+            change = feed_change(was_shared, bool(cut.grant_ids))
+            if change is not None:
+                await session.execute(
+                    insert(ProfileChange).values(
+                        id=uuid.uuid4(),
+                        organisation_id=org,
+                        profile_id=profile_id,
+                        type=change,
+                        at=changed_at,
+                    )
+                )
             values.update(
                 data=cut.data,
                 fields=cut.fields,
                 grant_ids=cut.grant_ids,
                 version=(old.version if old is not None else 0) + 1,
-                updated_at=_changed_at(old, now) if old is not None else now,
+                updated_at=changed_at,
             )
         await session.execute(
             insert(DisclosureCut)
@@ -226,3 +249,32 @@ async def refresh_if_stale(
         return False
     await refresh_cuts(session, profile_id, [organisation_id], now=now)
     return True
+
+
+_DUE = text(
+    "SELECT profile_id, organisation_id FROM disclosure_cuts "
+    "WHERE valid_until <= :now ORDER BY valid_until LIMIT :limit"
+)
+
+
+async def refresh_due(
+    sessionmaker: async_sessionmaker[AsyncSession], *, now: datetime | None = None, limit: int = 200
+) -> int:
+    """Recompute cuts whose grants expired (or that a trigger marked), each in its own
+    transaction; the number recomputed.
+
+    Reads never serve such a cut anyway (they recompute it first); this sweep exists so
+    that the change feed and webhooks learn of an expiry when it happens, not when someone
+    next reads. Safe in every replica at once: each refresh takes the profile's lock and
+    re-checks, so a cut another replica just refreshed is left as it is.
+    """
+    now = now or utcnow()
+    async with sessionmaker() as session:
+        due = (await session.execute(_DUE, {"now": now, "limit": limit})).all()
+    done = 0
+    for profile_id, organisation_id in due:
+        async with sessionmaker() as session:
+            if await refresh_if_stale(session, profile_id, organisation_id, now):
+                done += 1
+            await session.commit()
+    return done

@@ -3,7 +3,7 @@
 from app.models.base import Base
 from app.models.identity import Client, Organisation, RevokedToken
 from app.models.offers import *  # noqa: F403  (filled in by the offers work)
-from app.models.profiles import AccessEvent, ConsentGrant, DisclosureCut, Profile
+from app.models.profiles import AccessEvent, ConsentGrant, DisclosureCut, Profile, ProfileChange
 from app.models.referrals import *  # noqa: F403  (filled in by the referrals work)
 from app.models.sign_in import PinAttempts, SignInAttempts
 
@@ -16,6 +16,7 @@ __all__ = [
     "Organisation",
     "PinAttempts",
     "Profile",
+    "ProfileChange",
     "RevokedToken",
     "SignInAttempts",
 ]

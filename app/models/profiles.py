@@ -135,3 +135,30 @@ class DisclosureCut(Base):
     version: Mapped[int]
     updated_at: Mapped[datetime]
     valid_until: Mapped[datetime]
+
+
+class ProfileChange(Base):
+    """The change feed (API.md §9): one row per change of what an organisation can see.
+
+    Written by ``consent.cuts.refresh_cuts`` in the transaction that changed the cut.
+    ``txid`` is the writing transaction's id (``pg_current_xact_id()``, as a bigint): the
+    feed is served in ``(txid, seq)`` order and only below the reader's snapshot ``xmin``,
+    every transaction under which has ended, so no row can later appear before a cursor
+    already handed out (see ``webhooks.feed``).
+    """
+
+    __tablename__ = "profile_changes"
+    __table_args__ = (
+        Index("ix_profile_changes_org_txid_seq", "organisation_id", "txid", "seq"),
+        CheckConstraint(check_in("type", ("shared", "updated", "unshared")), name="type"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), default=uuid.uuid4, unique=True)
+    txid: Mapped[int] = mapped_column(
+        BigInteger, server_default=text("(pg_current_xact_id()::text)::bigint")
+    )
+    organisation_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    profile_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    type: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]

@@ -1,0 +1,1 @@
+"""Telling partners what changed: the change feed, webhooks and their outbox (API.md §9)."""
