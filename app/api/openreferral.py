@@ -19,7 +19,7 @@ PUBLIC_CACHE = "public, max-age=60"
 
 
 @router.get("/v1/openreferral/", summary="API information (HSDS 3)")
-async def api_info(request: Request, response: Response) -> dict[str, Any]:
+async def read_openreferral_info(request: Request, response: Response) -> dict[str, Any]:
     """The standard's API information: the HSDS version and where the OpenAPI lives."""
     response.headers["Cache-Control"] = PUBLIC_CACHE
     return {
@@ -34,7 +34,7 @@ async def api_info(request: Request, response: Response) -> dict[str, Any]:
     summary="Published offers as HSDS services",
     responses=problem(422, "Invalid request"),
 )
-async def list_services(
+async def list_openreferral_services(
     session: Session,
     response: Response,
     search: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
@@ -68,7 +68,7 @@ async def list_services(
     summary="One published offer as an HSDS service",
     responses=problem(404, "No such published offer"),
 )
-async def read_service(
+async def read_openreferral_service(
     service_id: uuid.UUID, session: Session, response: Response
 ) -> dict[str, Any]:
     """A published offer as an HSDS 3 service; anything not published is 404."""

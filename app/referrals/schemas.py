@@ -8,7 +8,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from app.consent.schemas import FieldPath
+from app import demo_ids
+from app.consent.schemas import FieldPath, OrganisationRef
+from app.pagination import Page
 from app.profiles.schema import ProgressArea
 from app.referrals.status import ReferralStatus
 
@@ -16,7 +18,10 @@ Score = Annotated[StrictInt, Field(ge=1, le=10)]
 
 
 class ProgressCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"readings": {"accommodation": 3, "mental_health": 6}}]},
+    )
 
     readings: dict[ProgressArea, Score] = Field(
         min_length=1,
@@ -31,10 +36,30 @@ class ProgressReading(BaseModel):
     recorded_at: datetime
 
 
-class ReferralCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# Named pages (not ``Page[ProgressReading]``): the OpenAPI component is then
+# ``ProgressReadingPage``, a name code generators keep, rather than ``Page_ProgressReading_``.
+class ProgressReadingPage(Page[ProgressReading]):
+    """Progress readings, newest first."""
 
-    offer_id: UUID = Field(description="A published offer, valid today.")
+
+class ReferralCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "offer_id": demo_ids.GATE_OFFER_ID,
+                    "fields": ["identity.given_name", "contact.phone", "release"],
+                    "message": "I get out on Friday and would like someone to meet me.",
+                }
+            ]
+        },
+    )
+
+    offer_id: UUID = Field(
+        description="A published offer, valid today. The example is a demo offer, "
+        '"Meet at the gate and first-day support".'
+    )
     fields: list[FieldPath] | None = Field(
         default=None,
         max_length=64,
@@ -52,7 +77,12 @@ class ReferralCreate(BaseModel):
 
 
 class StatusChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"status": "accepted", "note": "We will meet you at the gate on Friday."}]
+        },
+    )
 
     status: ReferralStatus
     note: str | None = Field(
@@ -71,11 +101,6 @@ class OfferRef(BaseModel):
     title: str
 
 
-class OrganisationRef(BaseModel):
-    id: UUID
-    name: str
-
-
 class Referral(BaseModel):
     id: UUID
     offer: OfferRef
@@ -90,3 +115,11 @@ class Referral(BaseModel):
 
 class ProviderReferral(Referral):
     profile_id: UUID
+
+
+class ReferralPage(Page[Referral]):
+    """The leaver's referrals, newest first."""
+
+
+class ProviderReferralPage(Page[ProviderReferral]):
+    """Referrals to the caller's organisation, newest first."""
