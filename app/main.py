@@ -113,7 +113,7 @@ def declare_if_match(spec: dict[str, Any]) -> dict[str, Any]:
                     name="If-Match",
                     required="428" in operation.get("responses", {}),
                     description=IF_MATCH_DESCRIPTION,
-                    schema={"type": "string", "minLength": 1, "maxLength": 200},
+                    schema={"type": "string", "minLength": 1},
                     example='"1"',
                 )
     return spec
