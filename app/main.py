@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from app import embedded
@@ -83,6 +84,44 @@ TAGS = [
     {"name": "referrals", "description": "Referrals and progress: plan and track."},
     {"name": "health", "description": "Probes."},
 ]
+
+
+def operation_id(route: APIRoute) -> str:
+    """Every operation's ``operationId``: its handler's name in camelCase (``create_grant`` →
+    ``createGrant``), so generated clients get ``create_grant()``, not
+    ``create_grant_v1_me_consents_post()``. Name handlers for what they do; a test holds the
+    ids unique across the spec."""
+    first, *rest = route.name.split("_")
+    return first + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+IF_MATCH_DESCRIPTION = (
+    'The `ETag` you read, e.g. `"3"` (or `*`). Required where the operation answers 428 '
+    "without it; a stale one answers 412."
+)
+
+
+def declare_if_match(spec: dict[str, Any]) -> dict[str, Any]:
+    """One declaration of ``If-Match`` for every operation that reads it.
+
+    Handlers take the header as optional so that a missing one is the contract's 428, not
+    the framework's 422; the description must still say it is required. The rule: an
+    operation that documents a 428 answer requires ``If-Match`` (``PATCH /v1/me``,
+    ``PUT /v1/offers/{id}``); elsewhere (``DELETE /v1/offers/{id}``) it stays optional.
+    """
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") != "header" or parameter["name"].lower() != "if-match":
+                    continue
+                parameter.update(
+                    name="If-Match",
+                    required="428" in operation.get("responses", {}),
+                    description=IF_MATCH_DESCRIPTION,
+                    schema={"type": "string", "minLength": 1},
+                    example='"1"',
+                )
+    return spec
 
 
 def build_token_service(settings: Settings) -> TokenService:
@@ -154,6 +193,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
         docs_url=None,
         redoc_url=None,
         license_info={"name": "MIT"},
@@ -178,6 +218,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # Outermost (added last): a Host the API does not serve is refused before any route,
     # the fast path included, sees the request.
     app.add_middleware(HostCheck, allowed=settings.host_names, https=settings.https)
+
+    generate = app.openapi  # with the problem documents of install_error_handlers
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = declare_if_match(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_docs(app)

@@ -123,7 +123,7 @@ async def list_clients(
     summary="Rotate a client's secret",
     responses=_UNKNOWN_CLIENT,
 )
-async def rotate_secret(client_id: str, principal: Admin, session: Session) -> Any:
+async def rotate_client_secret(client_id: str, principal: Admin, session: Session) -> Any:
     """A new secret, shown this once; the old secret stops working at once. Tokens already
     issued stay valid until they expire (disable the client to cut them off)."""
     made = await clients.rotate_secret(session, client_id)

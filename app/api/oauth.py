@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from app import demo_ids
 from app.api.deps import token_service
 from app.auth import grants
 from app.auth.client_address import client_address
@@ -69,15 +70,25 @@ class Introspection(BaseModel):
     token_type: str | None = None
 
 
-def _form_body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+def _form_body(
+    properties: dict[str, Any], required: list[str], examples: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "requestBody": {
             "required": True,
             "content": {
-                FORM: {"schema": {"type": "object", "properties": properties, "required": required}}
+                FORM: {
+                    "schema": {"type": "object", "properties": properties, "required": required},
+                    "examples": examples,
+                }
             },
         }
     }
+
+
+# The demo's leaver (`onward serve --demo` prints it); client secrets exist only at run time
+# (the demo prints fresh ones on every start), so the examples that need one say so.
+_DEMO_SECRET = "<the secret `onward serve --demo` printed>"  # noqa: S105 - a placeholder
 
 
 _CLIENT_AUTH_FIELDS = {
@@ -103,14 +114,54 @@ _TOKEN_BODY = _form_body(
         **_CLIENT_AUTH_FIELDS,
     },
     ["grant_type"],
-)
-_TOKEN_ONLY_BODY = _form_body(
     {
-        "token": {"type": "string"},
-        "token_type_hint": {"type": "string", "description": "Accepted and ignored."},
-        **_CLIENT_AUTH_FIELDS,
+        "leaver-pin": {
+            "summary": "A leaver signs in (the demo's first leaver)",
+            "value": {
+                "grant_type": "urn:onward:grant-type:leaver-pin",
+                "reference": demo_ids.LEAVER_REFERENCE,
+                "pin": demo_ids.LEAVER_PIN,
+            },
+        },
+        "client-credentials": {
+            "summary": "An organisation's system (the demo partner; paste its secret)",
+            "value": {
+                "grant_type": "client_credentials",
+                "scope": "profiles:read",
+                "client_id": "demo-partner",
+                "client_secret": _DEMO_SECRET,
+            },
+        },
     },
+)
+_TOKEN_ONLY_FIELDS = {
+    "token": {"type": "string", "description": "The access token."},
+    "token_type_hint": {"type": "string", "description": "Accepted and ignored."},
+    **_CLIENT_AUTH_FIELDS,
+}
+_REVOKE_BODY = _form_body(
+    _TOKEN_ONLY_FIELDS,
     ["token"],
+    {
+        "leaver": {
+            "summary": "A leaver signs out (a public client: no secret)",
+            "value": {"token": "<the leaver's access token>", "client_id": "onward-leaver"},
+        },
+    },
+)
+_INTROSPECT_BODY = _form_body(
+    _TOKEN_ONLY_FIELDS,
+    ["token"],
+    {
+        "client": {
+            "summary": "A client asks about one of its tokens (paste its secret)",
+            "value": {
+                "token": "<an access token of this client>",
+                "client_id": "demo-partner",
+                "client_secret": _DEMO_SECRET,
+            },
+        },
+    },
 )
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": OAuthErrorBody, "description": "RFC 6749 §5.2 error"},
@@ -177,6 +228,7 @@ async def _token_request(request: Request) -> TokenRequest:
         },
     },
     openapi_extra=_TOKEN_BODY,
+    operation_id="issueToken",  # the handler keeps its name: api.fast calls it as `token`
 )
 async def token(request: Request) -> JSONResponse:
     """RFC 6749 token endpoint, form-encoded.
@@ -227,9 +279,9 @@ def _token_param(token_request: TokenRequest) -> str:
     "/oauth/revoke",
     summary="Revoke an access token",
     responses=_ERRORS,
-    openapi_extra=_TOKEN_ONLY_BODY,
+    openapi_extra=_REVOKE_BODY,
 )
-async def revoke(request: Request, session: Session) -> JSONResponse:
+async def revoke_access_token(request: Request, session: Session) -> JSONResponse:
     """RFC 7009. Client-authenticated (Basic or form, as for the token endpoint).
 
     A client may revoke the tokens issued to it; the revoked token is refused from the
@@ -260,9 +312,9 @@ async def revoke(request: Request, session: Session) -> JSONResponse:
     response_model=Introspection,
     response_model_exclude_none=True,
     responses=_ERRORS,
-    openapi_extra=_TOKEN_ONLY_BODY,
+    openapi_extra=_INTROSPECT_BODY,
 )
-async def introspect(request: Request, session: Session) -> JSONResponse:
+async def introspect_access_token(request: Request, session: Session) -> JSONResponse:
     """RFC 7662. Client-authenticated (Basic or form).
 
     A client sees its own tokens; a client with the `admin` scope sees any of ours. The

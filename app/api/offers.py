@@ -87,7 +87,7 @@ async def create_offer(
     summary="Search the public catalogue",
     responses=_INVALID,
 )
-async def search_offers(
+async def list_offers(
     session: Session,
     response: Response,
     category: Category | None = None,
@@ -197,7 +197,9 @@ async def replace_offer(
 ) -> Offer:
     """Replace the whole offer (same body as POST). Owner only (404 to others).
     `If-Match: "<version>"` is required (428 without, 412 when stale); the version goes up
-    by one and the new `ETag` is returned."""
+    by one and the new `ETag` is returned. To try it against `onward serve --demo` with the
+    demo provider's token: offer `b9d4949a-43d5-5506-961f-7a7d1d12228f` ("Travel to your
+    first appointments") and `If-Match: "1"`."""
     offer = await service.replace_offer(session, principal.org_id, offer_id, body, if_match)
     return _etag(response, offer)
 
@@ -227,7 +229,7 @@ async def withdraw_offer(
     summary="Offers for me, open when I walk out",
     responses=token(S.SELF) | _INVALID,
 )
-async def my_offers(
+async def list_my_offers(
     principal: Leaver,
     session: Session,
     within_hours: Annotated[int, Query(ge=1, le=336)] = 72,

@@ -62,7 +62,7 @@ ModifiedAfter = Annotated[
     summary="API information (HSDS 3)",
     response_model=OrukApiInfo,
 )
-async def api_info(request: Request, response: Response) -> OrukApiInfo:
+async def read_openreferral_info(request: Request, response: Response) -> OrukApiInfo:
     """The standard's API information: the HSDS version, the profile (Open Referral UK) and
     where this API's OpenAPI document is (an absolute URL under `ONWARD_ISSUER`)."""
     settings: Settings = request.app.state.settings
@@ -81,7 +81,7 @@ async def api_info(request: Request, response: Response) -> OrukApiInfo:
     response_model_exclude_none=True,
     responses=problem(422, "Invalid request"),
 )
-async def list_services(
+async def list_openreferral_services(
     session: Session,
     response: Response,
     search: SearchText = None,
@@ -121,7 +121,9 @@ async def list_services(
     response_model_exclude_none=True,
     responses=problem(404, "No such published offer"),
 )
-async def read_service(service_id: uuid.UUID, session: Session, response: Response) -> OrukService:
+async def read_openreferral_service(
+    service_id: uuid.UUID, session: Session, response: Response
+) -> OrukService:
     """A published offer as a fully nested Open Referral UK 3.0 service (locations with
     their address, weekly schedules in London wall-clock time, service areas, the category
     as a taxonomy term). Sub-entity ids are stable UUIDs derived from the offer. Anything

@@ -45,7 +45,7 @@ async def find_organisations(
     summary="An organisation",
     responses=problem(404, "No such organisation"),
 )
-async def get_organisation(organisation_id: str, session: Session) -> Any:
+async def read_organisation(organisation_id: str, session: Session) -> Any:
     """`id`, `name` and `kind` of one organisation. No token is needed. An unknown or
     malformed id is a 404."""
     return await organisations.get_organisation(session, organisation_id)

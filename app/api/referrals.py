@@ -12,14 +12,17 @@ from app.api.problems import problem, token
 from app.auth import scopes as S
 from app.auth.tokens import TokenService
 from app.db import Session
-from app.pagination import DEFAULT_LIMIT, Page
+from app.pagination import DEFAULT_LIMIT
 from app.referrals import progress, service
 from app.referrals.schemas import (
     ProgressCreate,
     ProgressReading,
+    ProgressReadingPage,
     ProviderReferral,
+    ProviderReferralPage,
     Referral,
     ReferralCreate,
+    ReferralPage,
     StatusChange,
 )
 from app.referrals.status import ReferralStatus
@@ -103,7 +106,7 @@ async def create_referral(
     )
 
 
-@router.get("/v1/me/referrals", response_model=Page[Referral], responses=_LEAVER)
+@router.get("/v1/me/referrals", response_model=ReferralPage, responses=_LEAVER)
 async def list_my_referrals(
     principal: Leaver,
     session: Session,
@@ -155,9 +158,7 @@ async def withdraw_referral(referral_id: str, principal: Leaver, session: Sessio
 # --- the provider: work them ----------------------------------------------------------
 
 
-@router.get(
-    "/v1/referrals", response_model=Page[ProviderReferral], responses=token(S.REFERRALS_READ)
-)
+@router.get("/v1/referrals", response_model=ProviderReferralPage, responses=token(S.REFERRALS_READ))
 async def list_referrals(
     principal: ReferralReader,
     session: Session,
@@ -202,7 +203,7 @@ async def read_referral(referral_id: str, principal: ReferralReader, session: Se
         **problem(409, "Not a move the referral's current status allows"),
     },
 )
-async def move_referral(
+async def update_referral_status(
     referral_id: str, body: StatusChange, principal: ReferralWriter, session: Session
 ) -> object:
     """Move a referral to your organisation one step on:
@@ -255,7 +256,7 @@ async def record_progress(body: ProgressCreate, principal: Leaver, session: Sess
     return progress.reading_view(reading)
 
 
-@router.get("/v1/me/progress", response_model=Page[ProgressReading], responses=_LEAVER)
+@router.get("/v1/me/progress", response_model=ProgressReadingPage, responses=_LEAVER)
 async def list_progress(
     principal: Leaver, session: Session, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> object:

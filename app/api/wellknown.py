@@ -20,7 +20,7 @@ AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
 
 @router.get("/.well-known/jwks.json", summary="Token verification keys")
-async def jwks(request: Request) -> JSONResponse:
+async def read_jwks(request: Request) -> JSONResponse:
     """The public keys (JWK Set, RFC 7517) that verify our access tokens and consent
     receipts. During a key rotation it lists several keys: the new one signs, the old ones
     still verify what they signed. Match a token's `kid` header to a key's `kid`."""
@@ -46,7 +46,7 @@ def server_metadata(settings: Settings) -> dict[str, Any]:
 
 
 @router.get("/.well-known/oauth-authorization-server", summary="Authorization server metadata")
-async def authorization_server_metadata(request: Request) -> JSONResponse:
+async def read_authorization_server_metadata(request: Request) -> JSONResponse:
     """RFC 8414 metadata: where the token, revocation, introspection and key endpoints are,
     which grants, scopes and client authentication methods are supported. The revocation
     endpoint also takes `none` for the leaver's public client (`client_id=onward-leaver`),

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app import demo_ids
 from app.errors import refuse_nul
 
 OrganisationKind = Literal["provider", "partner", "establishment", "operator"]
@@ -26,6 +27,10 @@ class _Request(BaseModel):
 
 
 class OrganisationCreate(_Request):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "Reading Housing Trust", "kind": "provider"}]}
+    )
+
     name: str = Field(min_length=1, max_length=200, examples=["Reading Housing Trust"])
     kind: OrganisationKind
 
@@ -56,7 +61,21 @@ class OrganisationSummary(BaseModel):
 
 
 class ClientCreate(_Request):
-    organisation_id: uuid.UUID
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "organisation_id": demo_ids.PARTNER_ORGANISATION_ID,
+                    "name": "Case management system",
+                    "scopes": ["profiles:read", "referrals:read"],
+                }
+            ]
+        }
+    )
+
+    organisation_id: uuid.UUID = Field(
+        description="The example is the demo's partner organisation (`onward serve --demo`)."
+    )
     name: str = Field(min_length=1, max_length=200, examples=["Case management system"])
     scopes: list[ClientScope] = Field(
         min_length=1,

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from app import demo_ids
 from app.consent.catalogue import MAX_PATH_LENGTH, PATHS, PURPOSE_CODES
 
 GrantStatus = Literal["active", "revoked", "expired"]
@@ -49,9 +50,23 @@ class PurposeInfo(BaseModel):
 
 
 class GrantCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "organisation_id": demo_ids.PARTNER_ORGANISATION_ID,
+                    "fields": ["identity.given_name", "contact.phone", "release.expected_at"],
+                    "purpose": "case_coordination",
+                }
+            ]
+        },
+    )
 
-    organisation_id: uuid.UUID
+    organisation_id: uuid.UUID = Field(
+        description="Who may read (GET /v1/organisations?q=). The example is the demo's "
+        "partner, Thames Valley Probation partner."
+    )
     fields: Annotated[list[FieldPath], Field(min_length=1, max_length=64)] = Field(
         description="Leaf paths or section names from GET /v1/consent/fields."
     )
@@ -67,6 +82,8 @@ class GrantCreate(BaseModel):
 
 
 class OrganisationRef(BaseModel):
+    """Who: an organisation's id and name (grants, offers, referrals, the access log)."""
+
     id: uuid.UUID
     name: str
 

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from app.consent import catalogue
+from app.consent.schemas import OrganisationRef
 from app.errors import refuse_nul
 from app.offers.schedule import parse_hhmm
 
@@ -76,8 +77,15 @@ def _field_path(path: str) -> str:
 
 
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
-AreaCode = Annotated[str, AfterValidator(_area)]
-FieldPath = Annotated[str, AfterValidator(_field_path)]
+# Checked by the validators (plain-words messages); the schema declares the same rules.
+AreaCode = Annotated[
+    str, Field(json_schema_extra={"pattern": ONS_CODE.pattern}), AfterValidator(_area)
+]
+FieldPath = Annotated[
+    str,
+    Field(json_schema_extra={"maxLength": catalogue.MAX_PATH_LENGTH}),
+    AfterValidator(_field_path),
+]
 
 
 class _Request(BaseModel):
@@ -145,8 +153,14 @@ class Location(_Request):
 
 class OpeningPeriod(_Request):
     day: Day
-    opens: str = Field(description="Wall-clock `HH:MM`, Europe/London.")
-    closes: str = Field(description="Wall-clock `HH:MM` (or `24:00`), later than `opens`.")
+    opens: str = Field(
+        description="Wall-clock `HH:MM`, Europe/London.",
+        json_schema_extra={"pattern": HHMM.pattern},
+    )
+    closes: str = Field(
+        description="Wall-clock `HH:MM` (or `24:00`), later than `opens`.",
+        json_schema_extra={"pattern": HHMM.pattern},
+    )
 
     @field_validator("opens", "closes")
     @classmethod
@@ -173,7 +187,7 @@ class OpeningHours(_Request):
     )
 
 
-class Contact(_Request):
+class OfferContact(_Request):
     phone: str | None = Field(default=None, max_length=40)
     email: str | None = Field(default=None, max_length=254, pattern=EMAIL.pattern)
     url: str | None = Field(default=None, max_length=2000, pattern=URL.pattern)
@@ -181,6 +195,40 @@ class Contact(_Request):
 
 class OfferCreate(_Request):
     """An offer as a provider publishes it (POST) or replaces it (PUT)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Housing advice drop-in",
+                    "summary": "Same-week help to find somewhere to stay after release.",
+                    "description": "Free and confidential. Bring what you have.",
+                    "category": "accommodation",
+                    "tags": ["housing", "drop-in"],
+                    "eligibility": {"areas": ["E06000038"], "requires_local_connection": False},
+                    "delivery": {"modes": ["in_person"], "meet_at_gate": False},
+                    "locations": [
+                        {
+                            "name": "Reading centre",
+                            "address": "High Street, Reading",
+                            "postcode": "RG1 1AA",
+                            "latitude": 51.4543,
+                            "longitude": -0.9781,
+                        }
+                    ],
+                    "schedule": {
+                        "weekly": [
+                            {"day": "mon", "opens": "09:00", "closes": "17:00"},
+                            {"day": "sat", "opens": "10:00", "closes": "14:00"},
+                        ]
+                    },
+                    "contact": {"phone": "0118 496 0000", "email": "hello@example.org"},
+                    "required_fields": ["identity.given_name", "contact.phone", "release.area"],
+                    "status": "published",
+                }
+            ]
+        }
+    )
 
     title: str = Field(min_length=3, max_length=200)
     summary: str = Field(default="", max_length=500)
@@ -191,7 +239,7 @@ class OfferCreate(_Request):
     delivery: Delivery = Field(default_factory=Delivery)
     locations: list[Location] = Field(default_factory=list, max_length=50)
     schedule: OpeningHours = Field(default_factory=OpeningHours)
-    contact: Contact = Field(default_factory=Contact)
+    contact: OfferContact = Field(default_factory=OfferContact)
     required_fields: Annotated[list[FieldPath], AfterValidator(_unique)] = Field(
         default_factory=list,
         max_length=64,
@@ -214,11 +262,6 @@ class OfferCreate(_Request):
 OfferUpdate = OfferCreate  # PUT replaces the whole document: the same shape as POST.
 
 
-class OrganisationRef(BaseModel):
-    id: uuid.UUID
-    name: str
-
-
 class Offer(BaseModel):
     """An offer as the API answers it."""
 
@@ -233,7 +276,7 @@ class Offer(BaseModel):
     delivery: Delivery
     locations: list[Location]
     schedule: OpeningHours
-    contact: Contact
+    contact: OfferContact
     required_fields: list[str]
     capacity: int | None
     full: bool = Field(description="Whether `capacity`, when set, is taken up by active referrals.")

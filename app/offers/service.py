@@ -20,12 +20,13 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.consent.schemas import OrganisationRef
 from app.errors import NotFound, PreconditionFailed, PreconditionRequired
 from app.models import Offer as OfferRow
 from app.models import OfferLocation, Profile, Referral
 from app.offers import matching
 from app.offers.schedule import DAYS, LONDON, MINUTES_PER_DAY, london_day_minute, parse_hhmm
-from app.offers.schemas import Offer, OfferCreate, OfferMatch, OrganisationRef
+from app.offers.schemas import Offer, OfferCreate, OfferMatch
 from app.pagination import decode_cursor, encode_cursor, page_of
 from app.referrals.status import OCCUPYING
 

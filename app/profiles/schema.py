@@ -84,7 +84,7 @@ class Identity(Strict):
     gender: Literal["woman", "man", "non_binary", "other", "prefer_not_to_say"] | None = None
 
 
-class Contact(Strict):
+class ProfileContact(Strict):
     phone: (
         Annotated[
             str, StringConstraints(min_length=3, max_length=40, pattern=r"^\+?[0-9 ()\-]{3,40}$")
@@ -183,7 +183,9 @@ ProgressArea = Literal[
 ]
 
 
-class ProgressReading(Strict):
+class ProfileProgressReading(Strict):
+    """`progress.latest`: the newest reading, as POST /v1/me/progress recorded it."""
+
     id: uuid.UUID
     readings: dict[ProgressArea, Annotated[int, Field(ge=1, le=10)]]
     recorded_at: UtcDateTime
@@ -192,14 +194,19 @@ class ProgressReading(Strict):
 class Progress(Strict):
     model_config = ConfigDict(json_schema_extra={"readOnly": True})
 
-    latest: ProgressReading | None = None
+    latest: ProfileProgressReading | None = None
 
 
 class ProfileData(Strict):
     """The leaver's profile document. Every section and leaf is optional."""
 
+    # Also the example body of PATCH /v1/me (a merge patch of this document).
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"contact": {"phone": "07700 900123"}}]}
+    )
+
     identity: Identity | None = None
-    contact: Contact | None = None
+    contact: ProfileContact | None = None
     release: Release | None = None
     needs: Needs | None = None
     preferences: Preferences | None = None
@@ -231,8 +238,30 @@ def validate_document(document: Any, loc_prefix: tuple[str, ...]) -> dict[str, A
 
 
 class ProfileCreate(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "pin": "284913",
+                    "data": {
+                        "identity": {"given_name": "Sam", "date_of_birth": "1990-06-01"},
+                        "contact": {"phone": "07700 900456", "preferred_method": "phone"},
+                        "release": {
+                            "establishment": "HMP Bullingdon",
+                            "expected_at": "2027-03-05T15:30:00Z",
+                            "area": "E06000038",
+                        },
+                        "needs": {"accommodation": {"level": "high"}},
+                    },
+                }
+            ]
+        }
+    )
+
+    # Checked by app.auth.pins (plain-words 422s); the schema declares the same rule.
     pin: Annotated[str, StringConstraints(max_length=64)] = Field(
-        description="6–12 digits, not a common or trivial PIN. Stored only as an Argon2id hash."
+        description="6–12 digits, not a common or trivial PIN. Stored only as an Argon2id hash.",
+        json_schema_extra={"pattern": "^[0-9]{6,12}$", "minLength": 6, "maxLength": 12},
     )
     data: ProfileData | None = Field(
         None, description="The profile document; absent or null for an empty profile."

@@ -8,7 +8,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from app.consent.schemas import FieldPath
+from app import demo_ids
+from app.consent.schemas import FieldPath, OrganisationRef
+from app.pagination import Page
 from app.profiles.schema import ProgressArea
 from app.referrals.status import ReferralStatus
 
@@ -16,7 +18,10 @@ Score = Annotated[StrictInt, Field(ge=1, le=10)]
 
 
 class ProgressCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"readings": {"accommodation": 3, "mental_health": 6}}]},
+    )
 
     readings: dict[ProgressArea, Score] = Field(
         min_length=1,
@@ -31,14 +36,20 @@ class ProgressReading(BaseModel):
     recorded_at: datetime
 
 
+# Named pages (not ``Page[ProgressReading]``): the OpenAPI component is then
+# ``ProgressReadingPage``, a name code generators keep, rather than ``Page_ProgressReading_``.
+class ProgressReadingPage(Page[ProgressReading]):
+    """Progress readings, newest first."""
+
+
 class ReferralCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
             "examples": [
                 {
-                    # "Emergency night shelter" in `serve --demo`, as first published.
-                    "offer_id": "02133b1e-8921-5c71-ba2f-0d73ccb37a75",
+                    # "Meet at the gate and first-day support" in `serve --demo`.
+                    "offer_id": demo_ids.GATE_OFFER_ID,
                     "offer_version": 1,
                     "fields": ["identity.given_name", "contact.phone", "release"],
                     "message": "I get out on Friday and need somewhere to stay.",
@@ -74,7 +85,12 @@ class ReferralCreate(BaseModel):
 
 
 class StatusChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"status": "accepted", "note": "We will meet you at the gate on Friday."}]
+        },
+    )
 
     status: ReferralStatus
     note: str | None = Field(
@@ -93,11 +109,6 @@ class OfferRef(BaseModel):
     title: str
 
 
-class OrganisationRef(BaseModel):
-    id: UUID
-    name: str
-
-
 class Referral(BaseModel):
     id: UUID
     offer: OfferRef
@@ -112,3 +123,11 @@ class Referral(BaseModel):
 
 class ProviderReferral(Referral):
     profile_id: UUID
+
+
+class ReferralPage(Page[Referral]):
+    """The leaver's referrals, newest first."""
+
+
+class ProviderReferralPage(Page[ProviderReferral]):
+    """Referrals to the caller's organisation, newest first."""
