@@ -117,6 +117,31 @@ def _display_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
 
 
+def cmd_verify_log(args: argparse.Namespace) -> int:
+    """Exit 0 when the chain and every checkpoint hold; else 1, naming the first problem."""
+    from pathlib import Path
+
+    from app.audit.verify import verify_log
+    from app.main import build_token_service
+
+    external = [Path(f).read_text().strip() for f in args.checkpoint]
+
+    async def job(database: Any, settings: Settings) -> Any:
+        verifier = build_token_service(settings)
+        async with database.sessionmaker() as session:
+            return await verify_log(session, verifier, external)
+
+    report = _with_db(job)
+    if not report.ok:
+        for problem in report.problems:
+            print(f"verify-log: {problem}", file=sys.stderr)
+        return 1
+    print(
+        json.dumps({"ok": True, "sealed_events": report.sealed, "checkpoints": report.checkpoints})
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="onward", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -135,6 +160,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "seed-demo", help="load the demo data set and print its credentials"
     ).set_defaults(func=cmd_seed_demo)
+
+    verify = sub.add_parser(
+        "verify-log",
+        help="recompute the access log's hash chain and check its signed checkpoints",
+    )
+    verify.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a checkpoint JWS kept outside the database (repeatable)",
+    )
+    verify.set_defaults(func=cmd_verify_log)
 
     from app.admin_cli import add_admin_commands
 

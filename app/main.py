@@ -38,6 +38,7 @@ from app.api import (
     wellknown,
 )
 from app.api.fast import PartnerReadFastPath, TokenFastLane
+from app.audit.seal import seal_pending
 from app.auth.bootstrap import ensure_bootstrap_admin
 from app.auth.pins import PinCheckPool
 from app.auth.tokens import KeyRing, TokenService, load_or_create_key
@@ -160,13 +161,16 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app.state.tokens = build_token_service(settings)
         app.state.pin_checks = PinCheckPool.for_this_machine()
         await ensure_bootstrap_admin(app.state.db, settings)
-        workers = []
+        workers: list[Periodic] = []
         if settings.background_tasks:
             sessionmaker = app.state.db.sessionmaker
-            workers.append(
+            tokens = app.state.tokens
+            workers += [
                 # Expired grants reach the change feed (and webhooks) within seconds.
-                Periodic("expiry-sweep", 5.0, lambda: refresh_due(sessionmaker))
-            )
+                Periodic("expiry-sweep", 5.0, lambda: refresh_due(sessionmaker)),
+                # New access events are sealed at least every 10 s (API.md §10).
+                Periodic("log-sealer", 5.0, lambda: seal_pending(sessionmaker, tokens)),
+            ]
         for worker in workers:
             worker.start()
         # What start-up made (routes, schemas, pydantic validators) lives as long as the

@@ -112,9 +112,10 @@ async def record_reads(
 
 _LOG = """
     SELECT e.seq, e.id, e.at, e.action, e.organisation_id, o.name AS organisation_name,
-           e.client_id, e.fields, e.grant_ids
+           e.client_id, e.fields, e.grant_ids, s.seal
       FROM access_events AS e
       LEFT JOIN organisations AS o ON o.id = e.organisation_id
+      LEFT JOIN access_event_seals AS s ON s.event_seq = e.seq
      WHERE e.profile_id = :profile_id {after_cursor}
      ORDER BY e.seq DESC
      LIMIT :limit
@@ -148,6 +149,7 @@ async def access_log(
             "client_id": r.client_id,
             "fields": list(r.fields),
             "grant_ids": list(r.grant_ids),
+            "seal": r.seal,
         }
         for r in rows
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.consent.schemas import OrganisationRef
 
@@ -18,6 +18,10 @@ class AccessEventView(BaseModel):
     client_id: str | None
     fields: list[str]
     grant_ids: list[uuid.UUID]
+    seal: str | None = Field(
+        description="The event's SHA-256 hash-chain seal once sealed (within about 10 s; "
+        "`onward verify-log` checks the chain), else null."
+    )
 
 
 class AccessLogPage(BaseModel):

@@ -292,3 +292,18 @@ class TokenService:
     def sign_receipt(self, payload: dict[str, Any]) -> str:
         """A compact JWS over the JSON ``payload`` (consent receipts)."""
         return self.keys.sign(payload, typ="JWT")
+
+    def sign_document(self, payload: dict[str, Any], *, typ: str) -> str:
+        """A compact JWS over the JSON ``payload`` with an explicit JOSE ``typ`` (the
+        access log's signed checkpoints)."""
+        return self.keys.sign(payload, typ=typ)
+
+    def verify_document(self, compact: str, *, typ: str) -> dict[str, Any]:
+        """Verify a compact JWS of ``typ`` with any of our keys; its JSON payload."""
+        try:
+            header = jws.get_unverified_header(compact)
+        except JOSEError as exc:
+            raise InvalidToken("document rejected") from exc
+        if header.get("typ") != typ:
+            raise InvalidToken("document rejected")
+        return self.verify_detached_jws(compact)

@@ -3,12 +3,22 @@
 from app.models.base import Base
 from app.models.identity import Client, Organisation, RevokedToken
 from app.models.offers import *  # noqa: F403  (filled in by the offers work)
-from app.models.profiles import AccessEvent, ConsentGrant, DisclosureCut, Profile, ProfileChange
+from app.models.profiles import (
+    AccessEvent,
+    AccessEventSeal,
+    AccessLogCheckpoint,
+    ConsentGrant,
+    DisclosureCut,
+    Profile,
+    ProfileChange,
+)
 from app.models.referrals import *  # noqa: F403  (filled in by the referrals work)
 from app.models.sign_in import PinAttempts, SignInAttempts
 
 __all__ = [
     "AccessEvent",
+    "AccessEventSeal",
+    "AccessLogCheckpoint",
     "Base",
     "Client",
     "ConsentGrant",

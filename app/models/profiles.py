@@ -77,7 +77,10 @@ class AccessEvent(Base):
     """Who read what, when, under which grants. Append-only: see the migration's trigger."""
 
     __tablename__ = "access_events"
-    __table_args__ = (Index("ix_access_events_profile_seq", "profile_id", text("seq DESC")),)
+    __table_args__ = (
+        Index("ix_access_events_profile_seq", "profile_id", text("seq DESC")),
+        Index("ix_access_events_txid_seq", "txid", "seq"),
+    )
 
     seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), default=uuid.uuid4, unique=True)
@@ -92,6 +95,34 @@ class AccessEvent(Base):
     fields: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
     grant_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID(as_uuid=True)))
     at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    # The writing transaction (migration 0016): the sealer chains events in (txid, seq)
+    # order below its snapshot's xmin, an order no later commit can slip into.
+    txid: Mapped[int] = mapped_column(
+        BigInteger, server_default=text("(pg_current_xact_id()::text)::bigint")
+    )
+
+
+class AccessEventSeal(Base):
+    """An access event's place in the hash chain (audit.seal). Append-only (trigger)."""
+
+    __tablename__ = "access_event_seals"
+
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    event_txid: Mapped[int] = mapped_column(BigInteger)
+    seal: Mapped[str] = mapped_column(String(64))
+    sealed_at: Mapped[datetime]
+
+
+class AccessLogCheckpoint(Base):
+    """The chain's head after a sealing round, signed with the service key (a JWS)."""
+
+    __tablename__ = "access_log_checkpoints"
+
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    seal: Mapped[str] = mapped_column(String(64))
+    signed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
 
 
 class DisclosureCut(Base):

@@ -1,0 +1,195 @@
+"""The sealed access log: a hash chain over access events, with signed checkpoints.
+
+The access log is append-only by trigger and privilege, which stops the application but
+not a database owner. Sealing makes a rewrite *visible*: each event's ``seal`` is
+SHA-256 over the previous seal and the event's canonical JSON, so changing, deleting or
+reordering a sealed event breaks every seal after it; and each sealing round ends in a
+checkpoint — the chain's head — signed with the service key (a JWS verifiable with the
+JWKS), which a database owner cannot forge without that key. ``onward verify-log``
+recomputes everything (``audit.verify``).
+
+**Order.** Events are chained in ``(txid, seq)`` order, and only events whose writing
+transaction is below the sealing statement's snapshot ``xmin`` (every transaction below
+it has ended), so no event can later commit *behind* the sealed end: the chain never has
+to be rewritten, and an unsealed event below the end is itself evidence of tampering.
+
+**Replicas.** Every replica runs the sealer; a transaction-scoped advisory lock makes the
+rounds take turns, so there is one chain. The partner read never waits for sealing: it
+only inserts events, and sealing only reads them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.models.base import utcnow
+
+CHECKPOINT_TYPE = "access-log-checkpoint+jwt"
+# The chain's first "previous seal".
+GENESIS = "0" * 64
+# pg_advisory_xact_lock key for sealing rounds: "onward-seal" folded into a bigint.
+_SEAL_LOCK = 0x6F6E_7761_7264_5345
+ROUND_LIMIT = 5000
+
+
+class CheckpointSigner(Protocol):
+    issuer: str
+
+    def sign_document(self, payload: dict[str, Any], *, typ: str) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """The sealed content of an access event (every column but ``txid``)."""
+
+    seq: int
+    id: uuid.UUID
+    at: datetime
+    profile_id: uuid.UUID
+    organisation_id: uuid.UUID | None
+    client_id: str | None
+    action: str
+    fields: Sequence[str]
+    grant_ids: Sequence[uuid.UUID]
+
+
+def canonical_json(event: Event) -> bytes:
+    """The event as canonical JSON: sorted keys, no spaces, UTC microsecond times."""
+    document = {
+        "seq": event.seq,
+        "id": str(event.id),
+        "at": event.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "profile_id": str(event.profile_id),
+        "organisation_id": str(event.organisation_id) if event.organisation_id else None,
+        "client_id": event.client_id,
+        "action": event.action,
+        "fields": list(event.fields),
+        "grant_ids": [str(g) for g in event.grant_ids],
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def next_seal(previous: str, event: Event) -> str:
+    """SHA-256 over the previous seal (hex) and the event's canonical JSON."""
+    return hashlib.sha256(previous.encode() + b"\n" + canonical_json(event)).hexdigest()
+
+
+def chain(previous: str, events: Iterable[Event]) -> list[str]:
+    """The seals of ``events`` in order, continuing from ``previous`` (pure)."""
+    seals = []
+    for event in events:
+        previous = next_seal(previous, event)
+        seals.append(previous)
+    return seals
+
+
+EVENT_COLUMNS = (
+    "e.seq, e.id, e.at, e.profile_id, e.organisation_id, e.client_id, e.action, "
+    "e.fields, e.grant_ids"
+)
+
+
+def event_of(row: Any) -> Event:
+    return Event(
+        row.seq,
+        row.id,
+        row.at,
+        row.profile_id,
+        row.organisation_id,
+        row.client_id,
+        row.action,
+        list(row.fields),
+        list(row.grant_ids),
+    )
+
+
+_HEAD = text(
+    "SELECT s.position, s.seal, s.event_txid, s.event_seq FROM access_event_seals AS s "
+    "ORDER BY s.position DESC LIMIT 1"
+)
+_UNSEALED = text(
+    f"SELECT e.txid, {EVENT_COLUMNS} FROM access_events AS e "  # noqa: S608 - constants
+    "WHERE e.txid < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint "
+    "AND (e.txid, e.seq) > (:txid, :seq) ORDER BY e.txid, e.seq LIMIT :limit"
+)
+_INSERT_SEALS = text(
+    "INSERT INTO access_event_seals (position, event_seq, event_txid, seal, sealed_at) "
+    "SELECT * FROM unnest(CAST(:positions AS bigint[]), CAST(:seqs AS bigint[]), "
+    "CAST(:txids AS bigint[]), CAST(:seals AS varchar[]), CAST(:ats AS timestamptz[]))"
+)
+_INSERT_CHECKPOINT = text(
+    "INSERT INTO access_log_checkpoints (position, seal, signed, created_at) "
+    "VALUES (:position, :seal, :signed, :at)"
+)
+
+
+async def seal_round(
+    session: AsyncSession, signer: CheckpointSigner, *, limit: int = ROUND_LIMIT
+) -> int:
+    """Seal the settled unsealed events (up to ``limit``) and sign a checkpoint; the number
+    sealed. Runs in the caller's transaction, which must commit."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SEAL_LOCK})
+    head = (await session.execute(_HEAD)).one_or_none()
+    position, previous, after = (
+        (head.position, head.seal, (head.event_txid, head.event_seq))
+        if head is not None
+        else (0, GENESIS, (-1, -1))
+    )
+    rows = (
+        await session.execute(_UNSEALED, {"txid": after[0], "seq": after[1], "limit": limit})
+    ).all()
+    if not rows:
+        return 0
+    now = utcnow()
+    seals = chain(previous, (event_of(r) for r in rows))
+    positions = list(range(position + 1, position + 1 + len(rows)))
+    await session.execute(
+        _INSERT_SEALS,
+        {
+            "positions": positions,
+            "seqs": [r.seq for r in rows],
+            "txids": [r.txid for r in rows],
+            "seals": seals,
+            "ats": [now] * len(rows),
+        },
+    )
+    checkpoint = {
+        "iss": signer.issuer,
+        "iat": int(now.timestamp()),
+        "position": positions[-1],
+        "seal": seals[-1],
+        "event_seq": rows[-1].seq,
+    }
+    await session.execute(
+        _INSERT_CHECKPOINT,
+        {
+            "position": positions[-1],
+            "seal": seals[-1],
+            "signed": signer.sign_document(checkpoint, typ=CHECKPOINT_TYPE),
+            "at": now,
+        },
+    )
+    return len(rows)
+
+
+async def seal_pending(
+    sessionmaker: async_sessionmaker[AsyncSession], signer: CheckpointSigner
+) -> int:
+    """Seal everything settled, round by round (the background task's work)."""
+    total = 0
+    while True:
+        async with sessionmaker() as session:
+            sealed = await seal_round(session, signer)
+            await session.commit()
+        total += sealed
+        if sealed < ROUND_LIMIT:
+            return total
