@@ -87,7 +87,7 @@ def _form_page(
     )
 
 
-async def _ensure_session(
+async def ensure_session(
     request: Request, session: Session, state: web_sessions.BrowserSession | None
 ) -> web_sessions.BrowserSession:
     if state is not None:
@@ -110,7 +110,7 @@ async def sign_in_form(
     next_path = safe_next(next)
     if state is not None and state.signed_in:
         return redirect(request, next_path)
-    await _ensure_session(request, session, state)
+    await ensure_session(request, session, state)
     return _form_page(request, next_path=next_path, timed_out=timed_out == "1")
 
 
@@ -130,7 +130,7 @@ async def sign_in(request: Request, session: Session, state: PageSession) -> Res
         await check_csrf(request, state)
     except CsrfFailed:
         # No valid pre-session (cookie blocked or expired): nothing is checked or counted.
-        await _ensure_session(request, session, None)
+        await ensure_session(request, session, None)
         return _form_page(
             request,
             next_path=next_path,

@@ -47,8 +47,10 @@ async def test_sign_in_page_is_a_strict_page_with_a_host_cookie(
     for part in ("secure", "httponly", "samesite=lax", "path=/"):
         assert part in lowered
     assert "domain=" not in lowered
-    assert 'name="reference"' in r.text and 'name="pin"' in r.text
-    assert 'name="helper_name"' in r.text and 'name="helper_organisation"' in r.text
+    assert 'name="reference"' in r.text
+    assert 'name="pin"' in r.text
+    assert 'name="helper_name"' in r.text
+    assert 'name="helper_organisation"' in r.text
     assert "<script" not in r.text.split('<script type="module" src="/static/pages/init.js">')[0]
 
 
@@ -58,9 +60,11 @@ async def test_a_right_pin_signs_in_with_a_new_session_id(
     await browser_client.get("/account/sign-in")
     before = browser_client.cookies.get(COOKIE)
     r = await sign_in(browser_client, leaver.reference)
-    assert r.status_code == 303 and r.headers["location"] == "/account"
+    assert r.status_code == 303
+    assert r.headers["location"] == "/account"
     after = browser_client.cookies.get(COOKIE)
-    assert after and after != before
+    assert after
+    assert after != before
     home = await browser_client.get("/account")
     assert home.status_code == 200
     assert "Sign out" in home.text
