@@ -17,7 +17,7 @@ from starlette.responses import Response
 from app.api.me import export_response
 from app.audit.log import access_log
 from app.consent import service as consent
-from app.consent.catalogue import FIELDS_BY_PATH, sensitive_leaves
+from app.consent.catalogue import FIELDS_BY_PATH, is_path, sensitive_paths
 from app.db import Session
 from app.errors import (
     Conflict,
@@ -40,6 +40,17 @@ from app.referrals import service as referrals
 
 router = APIRouter(include_in_schema=False)
 
+SECTION_TITLES = {
+    "identity": "Your name and personal details (all of them)",
+    "contact": "Your contact details (all of them)",
+    "release": "Your release details (all of them)",
+    "needs": "What you need help with (all of it)",
+    "preferences": "Your preferences (all of them)",
+    "story": "Your story",
+    "offence": "Your offence (all of it)",
+    "plan": "Your plan and goals",
+    "progress": "Your progress scores",
+}
 OPEN_REFERRAL_STATUSES = frozenset({"pending", "accepted", "in_progress"})
 MAX_MESSAGE = 2000
 
@@ -206,14 +217,21 @@ async def support(request: Request, leaver: SignedIn, session: Session) -> Respo
 
 
 def _share_choices(required: list[str]) -> list[dict[str, Any]]:
-    paths = [p for p in required if p in FIELDS_BY_PATH] or [
+    """What the leaver may tick: the offer's required information (leaves or sections),
+    each unticked until they tick it."""
+    paths = [p for p in dict.fromkeys(required) if is_path(p)] or [
         "identity.given_name",
         "identity.family_name",
         "contact.phone",
     ]
-    sensitive = set(sensitive_leaves(paths))
+    sensitive = {path for _, path in sensitive_paths(paths)}
     return [
-        {"path": p, "label": FIELDS_BY_PATH[p].label, "sensitive": p in sensitive} for p in paths
+        {
+            "path": p,
+            "label": FIELDS_BY_PATH[p].label if p in FIELDS_BY_PATH else SECTION_TITLES.get(p, p),
+            "sensitive": p in sensitive,
+        }
+        for p in paths
     ]
 
 
