@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
-from app import embedded
+from app import embedded, pages
 from app.api import (
     admin,
     changes,
@@ -250,6 +250,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         referrals,
     ):
         app.include_router(module.router)
+    # The leaver's pages (API.md §8): their routes, sessions and page-level answers.
+    pages.install(app, settings)
     return app
 
 

@@ -14,6 +14,7 @@ from app.models.profiles import (
 )
 from app.models.referrals import *  # noqa: F403  (filled in by the referrals work)
 from app.models.sign_in import PinAttempts, SignInAttempts
+from app.models.web_sessions import WebSession
 
 __all__ = [
     "AccessEvent",
@@ -29,4 +30,5 @@ __all__ = [
     "ProfileChange",
     "RevokedToken",
     "SignInAttempts",
+    "WebSession",
 ]
