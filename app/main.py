@@ -43,6 +43,7 @@ from app.auth.bootstrap import ensure_bootstrap_admin
 from app.auth.pins import PinCheckPool
 from app.auth.tokens import KeyRing, TokenService, load_or_create_key
 from app.consent.cuts import refresh_due
+from app.consent.receipts import ReceiptIssuer
 from app.db import Database, make_database, make_engine, make_pool
 from app.errors import install_error_handlers
 from app.middleware import BodySizeLimit, HostCheck, ResponseHeaders
@@ -159,6 +160,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             app.state.db = database
         app.state.settings = settings
         app.state.tokens = build_token_service(settings)
+        app.state.receipts = ReceiptIssuer(
+            app.state.tokens,
+            controller={"name": settings.controller_name, "contact": settings.controller_contact},
+            policy_url=settings.policy_url,
+        )
         app.state.pin_checks = PinCheckPool.for_this_machine()
         await ensure_bootstrap_admin(app.state.db, settings)
         workers: list[Periodic] = []

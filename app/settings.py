@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+DEV_CONTROLLER_NAME = "Onward (development placeholder controller)"
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "admin"})
 
 
@@ -66,6 +67,12 @@ class Settings(BaseSettings):
     bootstrap_admin_client_secret: SecretStr | None = None
 
     max_body_bytes: int = 1024 * 1024
+    # The data controller named in every receipt (API.md §3, §6; Kantara's consent
+    # receipt requires one). The defaults are development placeholders, refused in
+    # production.
+    controller_name: str = DEV_CONTROLLER_NAME
+    controller_contact: str = "privacy@onward.invalid"
+    policy_url: str = "https://onward.invalid/privacy"
     # Periodic background work in this process (the expiry sweep, webhook delivery). Off
     # in tests that share one connection per test; every replica may run it.
     background_tasks: bool = True
@@ -166,6 +173,13 @@ class Settings(BaseSettings):
                     ("DATABASE_URL must be set", self.database_url is None),
                     ("ONWARD_SIGNING_KEY_FILE must be set", self.signing_key_file is None),
                     ("ONWARD_ISSUER must be an https URL", not self.https),
+                    (
+                        "ONWARD_CONTROLLER_NAME, ONWARD_CONTROLLER_CONTACT and "
+                        "ONWARD_POLICY_URL must name the real data controller",
+                        self.controller_name == DEV_CONTROLLER_NAME
+                        or self.controller_contact.endswith(".invalid")
+                        or ".invalid" in self.policy_url,
+                    ),
                     (
                         "ONWARD_SESSION_SECRET must be set, not a placeholder, "
                         "and at least 32 characters",

@@ -11,7 +11,6 @@ from app.api.deps import Leaver
 from app.api.params import Cursor, Limit
 from app.api.problems import problem, token
 from app.auth import scopes as S
-from app.auth.tokens import TokenService
 from app.consent import service
 from app.consent.catalogue import FIELDS, PURPOSES
 from app.consent.schemas import FieldInfo, Grant, GrantCreate, GrantPage, PurposeInfo
@@ -82,10 +81,9 @@ async def create_grant(
     Kantara consent receipt fields: `grant_id`, `sub`, `recipient`, `fields`, `purpose`,
     `granted_at`, `expires_at`, `policy_version`, `jurisdiction`, `iss`, `iat`, …).
     """
-    tokens: TokenService = request.app.state.tokens
     return await service.grant_consent(
         session,
-        tokens,
+        request.app.state.receipts,
         profile_id=principal.profile_id,
         organisation_id=body.organisation_id,
         fields=body.fields,
@@ -119,14 +117,23 @@ async def list_grants(
     response_model=Grant,
     responses=_PROBLEMS | problem(404, "No such grant of yours"),
 )
-async def revoke_grant(grant_id: str, principal: Leaver, session: Session) -> dict[str, Any]:
+async def revoke_grant(
+    request: Request, grant_id: str, principal: Leaver, session: Session
+) -> dict[str, Any]:
     """Withdraw a grant at once: from the next request on, it discloses nothing.
 
     Idempotent: revoking again changes nothing and answers the same grant, with the
-    original `revoked_at`. An expired grant can still be revoked (it then reads `revoked`).
+    original `revoked_at` and `revocation_receipt` (a signed record of when sharing
+    stopped, verifiable with the JWKS like the grant's receipt). An expired grant can still
+    be revoked (it then reads `revoked`).
     """
     try:
         grant_uuid = uuid.UUID(grant_id)
     except ValueError:
         raise NotFound("No such consent grant") from None
-    return await service.revoke_grant(session, profile_id=principal.profile_id, grant_id=grant_uuid)
+    return await service.revoke_grant(
+        session,
+        request.app.state.receipts,
+        profile_id=principal.profile_id,
+        grant_id=grant_uuid,
+    )

@@ -10,7 +10,6 @@ from app.api.deps import Leaver, ReferralReader, ReferralWriter
 from app.api.params import Cursor, Limit
 from app.api.problems import problem, token
 from app.auth import scopes as S
-from app.auth.tokens import TokenService
 from app.db import Session
 from app.pagination import DEFAULT_LIMIT
 from app.referrals import progress, service
@@ -93,10 +92,9 @@ async def create_referral(
     A full offer (see `full` in the catalogue) still takes referrals: they wait as
     `pending` until the provider has room.
     """
-    tokens: TokenService = request.app.state.tokens
     return await service.create_referral(
         session,
-        tokens,
+        request.app.state.receipts,
         principal,
         offer_id=body.offer_id,
         offer_version=body.offer_version,
@@ -141,7 +139,9 @@ async def read_my_referral(referral_id: str, principal: Leaver, session: Session
         **problem(409, "The provider has already declined, completed or closed it"),
     },
 )
-async def withdraw_referral(referral_id: str, principal: Leaver, session: Session) -> object:
+async def withdraw_referral(
+    request: Request, referral_id: str, principal: Leaver, session: Session
+) -> object:
     """Withdraw a referral that is still open (pending, accepted or in progress).
 
     Its status becomes `withdrawn` and its grant is revoked in the same transaction: from
@@ -151,7 +151,7 @@ async def withdraw_referral(referral_id: str, principal: Leaver, session: Sessio
     POST /v1/me/consents/{id}/revoke if you no longer want to share.
     """
     return await service.withdraw_referral(
-        session, principal, service.parse_referral_id(referral_id)
+        session, request.app.state.receipts, principal, service.parse_referral_id(referral_id)
     )
 
 
@@ -204,7 +204,11 @@ async def read_referral(referral_id: str, principal: ReferralReader, session: Se
     },
 )
 async def update_referral_status(
-    referral_id: str, body: StatusChange, principal: ReferralWriter, session: Session
+    request: Request,
+    referral_id: str,
+    body: StatusChange,
+    principal: ReferralWriter,
+    session: Session,
 ) -> object:
     """Move a referral to your organisation one step on:
 
@@ -227,6 +231,7 @@ async def update_referral_status(
     """
     return await service.move_referral(
         session,
+        request.app.state.receipts,
         principal,
         service.parse_referral_id(referral_id),
         status=body.status,

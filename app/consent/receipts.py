@@ -13,6 +13,7 @@ signed with the service's current key and verifies with the JWKS
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -21,10 +22,38 @@ from app.consent.catalogue import FIELDS_BY_PATH, JURISDICTION, POLICY_VERSION, 
 RECEIPT_VERSION = "onward-consent-receipt/1 (Kantara CR v1.1, ISO/IEC TS 27560)"
 
 
+RECEIPT_TYPE = "consent-receipt+jwt"
+
+
 class ReceiptSigner(Protocol):
     issuer: str
+    controller: dict[str, str]
+    policy_url: str
 
     def sign_receipt(self, payload: dict[str, Any]) -> str: ...
+
+
+class DocumentSigner(Protocol):
+    issuer: str
+
+    def sign_document(self, payload: dict[str, Any], *, typ: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class ReceiptIssuer:
+    """Signs consent and revocation receipts: a compact JWS with JOSE ``typ``
+    ``consent-receipt+jwt``, by the service key, naming the data controller."""
+
+    signer: DocumentSigner
+    controller: dict[str, str]
+    policy_url: str
+
+    @property
+    def issuer(self) -> str:
+        return self.signer.issuer
+
+    def sign_receipt(self, payload: dict[str, Any]) -> str:
+        return self.signer.sign_document(payload, typ=RECEIPT_TYPE)
 
 
 def rfc3339(value: datetime) -> str:
@@ -45,6 +74,8 @@ def receipt_payload(
     issuer: str,
     collection_method: str = "api",
     assisted_by: dict[str, str] | None = None,
+    controller: dict[str, str] | None = None,
+    policy_url: str | None = None,
 ) -> dict[str, Any]:
     recipient = {"id": str(recipient_id), "name": recipient_name}
     sensitive = sensitive_leaves(fields)
@@ -67,6 +98,9 @@ def receipt_payload(
         "sensitive": [
             {"path": path, "category": FIELDS_BY_PATH[path].sensitivity} for path in sensitive
         ],
+        # Kantara consent receipt: the data controller and the privacy notice.
+        "controller": controller or {"name": "Onward", "contact": issuer},
+        "policy_url": policy_url or issuer,
         "pii_controller": {"name": "Onward", "url": issuer},
         "processing": {
             "purpose": purpose,
@@ -78,6 +112,40 @@ def receipt_payload(
     }
     if assisted_by is not None:
         # Who helped the leaver decide (API.md §8): a name and an organisation, as typed.
+        payload["assisted_by"] = {
+            "name": assisted_by["name"],
+            "organisation": assisted_by.get("organisation", ""),
+        }
+    return payload
+
+
+def revocation_payload(
+    *,
+    grant_id: uuid.UUID,
+    profile_id: uuid.UUID,
+    recipient_id: uuid.UUID,
+    recipient_name: str,
+    revoked_at: datetime,
+    issuer: str,
+    controller: dict[str, str],
+    policy_url: str,
+    collection_method: str = "api",
+    assisted_by: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The record that the leaver stopped sharing (API.md §3 ``revocation_receipt``)."""
+    payload: dict[str, Any] = {
+        "version": RECEIPT_VERSION,
+        "grant_id": str(grant_id),
+        "sub": str(profile_id),
+        "recipient": {"id": str(recipient_id), "name": recipient_name},
+        "revoked_at": rfc3339(revoked_at),
+        "iss": issuer,
+        "iat": int(revoked_at.timestamp()),
+        "controller": controller,
+        "policy_url": policy_url,
+        "collection_method": collection_method,
+    }
+    if assisted_by is not None:
         payload["assisted_by"] = {
             "name": assisted_by["name"],
             "organisation": assisted_by.get("organisation", ""),

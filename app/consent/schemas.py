@@ -99,7 +99,13 @@ class Grant(BaseModel):
     expires_at: datetime
     revoked_at: datetime | None
     receipt: str = Field(
-        description="Compact JWS (ES256) over the consent record; verify with the JWKS."
+        description="Compact JWS (ES256, `typ: consent-receipt+jwt`) over the consent "
+        "record; verify with the JWKS."
+    )
+    revocation_receipt: str | None = Field(
+        default=None,
+        description="Once revoked: a compact JWS of the same kind recording when sharing "
+        "stopped (`grant_id`, `sub`, `recipient`, `revoked_at`, `iss`, `iat`).",
     )
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.consent.catalogue import normalise_paths, sensitive_paths
 from app.consent.cuts import lock_profile, refresh_cuts
-from app.consent.receipts import ReceiptSigner, receipt_payload
+from app.consent.receipts import ReceiptSigner, receipt_payload, revocation_payload
 from app.errors import ExplicitConsentRequired, NotFound, ValidationFailed
 from app.models.base import utcnow
 from app.models.identity import Organisation
@@ -42,6 +42,7 @@ def grant_view(grant: Any, organisation_name: str, now: datetime) -> dict[str, A
         "expires_at": grant.expires_at,
         "revoked_at": grant.revoked_at,
         "receipt": grant.receipt,
+        "revocation_receipt": getattr(grant, "revocation_receipt", None),
     }
 
 
@@ -138,6 +139,8 @@ async def grant_consent(
         issuer=signer.issuer,
         collection_method=collection_method,
         assisted_by=assisted_by,
+        controller=signer.controller,
+        policy_url=signer.policy_url,
     )
     grant = ConsentGrant(
         id=grant_id,
@@ -181,33 +184,68 @@ async def list_grants(
     return [grant_view(grant, name, now) for grant, name in rows], next_cursor
 
 
+_GRANT_TO_REVOKE = text(
+    """
+    SELECT g.id, g.organisation_id, g.revoked_at, o.name
+      FROM consent_grants AS g JOIN organisations AS o ON o.id = g.organisation_id
+     WHERE g.id = :grant_id AND g.profile_id = :profile_id
+       FOR UPDATE OF g
+    """
+)
 _REVOKE = text(
     """
     UPDATE consent_grants AS g
-       SET revoked_at = coalesce(g.revoked_at, :now)
+       SET revoked_at = coalesce(g.revoked_at, :now),
+           revocation_receipt = coalesce(g.revocation_receipt, :receipt)
       FROM organisations AS o
-     WHERE g.id = :grant_id AND g.profile_id = :profile_id AND o.id = g.organisation_id
+     WHERE g.id = :grant_id AND o.id = g.organisation_id
  RETURNING g.id, g.organisation_id, g.fields, g.purpose, g.explicit, g.granted_at,
-           g.expires_at, g.revoked_at, g.receipt, o.name
+           g.expires_at, g.revoked_at, g.receipt, g.revocation_receipt, o.name
     """
 )
 
 
 async def revoke_grant(
-    session: AsyncSession, *, profile_id: uuid.UUID, grant_id: uuid.UUID
+    session: AsyncSession,
+    signer: ReceiptSigner,
+    *,
+    profile_id: uuid.UUID,
+    grant_id: uuid.UUID,
+    collection_method: str = "api",
+    assisted_by: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Revoke at once (idempotent: a second call keeps the first ``revoked_at``).
+    """Revoke at once, with a signed revocation receipt (idempotent: a second call keeps
+    the first ``revoked_at`` and receipt).
 
-    One UPDATE, committed with the request: every replica's next partner read runs its
-    own statement against the committed row, so nothing more is disclosed under it.
-    Another leaver's grant is NotFound, like a missing one.
+    Committed with the request: every replica's next partner read meets the refreshed cut
+    (and the trigger-marked stale one, were the refresh skipped), so nothing more is
+    disclosed under it. Another leaver's grant is NotFound, like a missing one.
     """
     now = utcnow()
     await lock_profile(session, profile_id)
-    row = (
-        await session.execute(_REVOKE, {"now": now, "grant_id": grant_id, "profile_id": profile_id})
+    found = (
+        await session.execute(_GRANT_TO_REVOKE, {"grant_id": grant_id, "profile_id": profile_id})
     ).one_or_none()
-    if row is None:
+    if found is None:
         raise NotFound("No such consent grant")
+    receipt = None
+    if found.revoked_at is None:
+        receipt = signer.sign_receipt(
+            revocation_payload(
+                grant_id=found.id,
+                profile_id=profile_id,
+                recipient_id=found.organisation_id,
+                recipient_name=found.name,
+                revoked_at=now,
+                issuer=signer.issuer,
+                controller=signer.controller,
+                policy_url=signer.policy_url,
+                collection_method=collection_method,
+                assisted_by=assisted_by,
+            )
+        )
+    row = (
+        await session.execute(_REVOKE, {"now": now, "grant_id": grant_id, "receipt": receipt})
+    ).one()
     await refresh_cuts(session, profile_id, [row.organisation_id], now=now)
     return grant_view(row, row.name, now)

@@ -71,6 +71,8 @@ class ConsentGrant(UUIDPrimaryKey, Base):
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     receipt: Mapped[str] = mapped_column(Text)
+    # Signed when the grant is revoked (migration 0017): the leaver's proof of stopping.
+    revocation_receipt: Mapped[str | None] = mapped_column(Text)
 
 
 class AccessEvent(Base):

@@ -153,7 +153,14 @@ async def stop_sharing(
     if parsed is None:
         return not_found_page(request)
     try:
-        await consent.revoke_grant(session, profile_id=leaver.profile_id, grant_id=parsed)
+        await consent.revoke_grant(
+            session,
+            request.app.state.receipts,
+            profile_id=leaver.profile_id,
+            grant_id=parsed,
+            collection_method=leaver.collection_method,
+            assisted_by=leaver.assisted_by,
+        )
     except NotFound:
         return not_found_page(request)
     return redirect(request, "/account/sharing?stopped=1")
@@ -310,7 +317,7 @@ async def ask_for_offer(
     try:
         await referrals.create_referral(
             session,
-            request.app.state.tokens,
+            request.app.state.receipts,
             leaver_principal(leaver.profile_id),
             offer_id=parsed,
             offer_version=version,

@@ -384,6 +384,7 @@ async def _record(
 
 async def move_referral(
     session: AsyncSession,
+    signer: ReceiptSigner,
     principal: Principal,
     referral_id: uuid.UUID,
     *,
@@ -400,7 +401,9 @@ async def move_referral(
     if not provider_may_move(referral.status, status):
         raise Conflict(f"The referral is {referral.status}; it cannot move to {status}")
     if is_terminal(status):
-        await revoke_grant(session, profile_id=referral.profile_id, grant_id=referral.grant_id)
+        await revoke_grant(
+            session, signer, profile_id=referral.profile_id, grant_id=referral.grant_id
+        )
         live = False
     await _record(session, referral, status, note=note, actor_client_id=principal.client_id)
     # The answer shows the provider the referral, so it is recorded like a read.
@@ -408,7 +411,13 @@ async def move_referral(
 
 
 async def withdraw_referral(
-    session: AsyncSession, principal: Principal, referral_id: uuid.UUID
+    session: AsyncSession,
+    signer: ReceiptSigner,
+    principal: Principal,
+    referral_id: uuid.UUID,
+    *,
+    collection_method: str = "api",
+    assisted_by: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The leaver withdraws an open referral and its grant is revoked, in one transaction.
 
@@ -419,7 +428,14 @@ async def withdraw_referral(
     if referral.status != "withdrawn":
         if not leaver_may_withdraw(referral.status):
             raise Conflict(f"The referral is {referral.status}; it can no longer be withdrawn")
-        await revoke_grant(session, profile_id=principal.profile_id, grant_id=referral.grant_id)
+        await revoke_grant(
+            session,
+            signer,
+            profile_id=principal.profile_id,
+            grant_id=referral.grant_id,
+            collection_method=collection_method,
+            assisted_by=assisted_by,
+        )
         await _record(
             session, referral, "withdrawn", note=None, actor_client_id=principal.client_id
         )

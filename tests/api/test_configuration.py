@@ -33,6 +33,13 @@ from tests.support import Actors
 ROOT = Path(__file__).resolve().parents[2]
 EVIL = "evil.example"
 
+# The real data controller named in receipts (development placeholders are refused).
+CONTROLLER: dict[str, Any] = {
+    "controller_name": "Thames Valley Resettlement Partnership",
+    "controller_contact": "dpo@tvrp.example.org",
+    "policy_url": "https://tvrp.example.org/privacy",
+}
+
 
 def _with_host(host: str) -> dict[str, str]:
     return {"Host": host}
@@ -100,6 +107,7 @@ def test_allowed_hosts_defaults_and_environment() -> None:
         database_url=SecretStr("postgresql+asyncpg://u@db/onward"),
         signing_key_file=Path("/run/secrets/key.pem"),
         session_secret=SecretStr("s" * 40),
+        **CONTROLLER,
     )
     assert prod.host_names == {"onward.example.org"}
     os.environ["ONWARD_ALLOWED_HOSTS"] = "api.example.org, Onward.example.org"
@@ -131,6 +139,7 @@ async def test_allowed_hosts_setting_is_what_is_answered(settings: Settings, db:
         ("signing_key_file", "ONWARD_SIGNING_KEY_FILE must be set"),
         ("issuer", "ONWARD_ISSUER must be an https URL"),
         ("session_secret", "ONWARD_SESSION_SECRET must be set"),
+        ("controller_name", "must name the real data controller"),
     ],
 )
 def test_production_settings_need_database_key_and_https(missing: str, message: str) -> None:
@@ -140,9 +149,12 @@ def test_production_settings_need_database_key_and_https(missing: str, message: 
         "database_url": SecretStr("postgresql+asyncpg://u@db/onward"),
         "signing_key_file": Path("/run/secrets/key.pem"),
         "session_secret": SecretStr("s" * 40),
+        **CONTROLLER,
     }
     Settings(**complete)
     broken = {**complete, missing: "http://onward.example.org" if missing == "issuer" else None}
+    if missing == "controller_name":
+        broken.pop("controller_name")  # the development placeholder
     with pytest.raises(ValidationError, match=message):
         Settings(**broken)
 
@@ -170,6 +182,7 @@ def test_onward_refuses_to_start_in_production_without_them(tmp_path: Path) -> N
             "ONWARD_SIGNING_KEY_FILE must be set",
             "ONWARD_ISSUER must be an https URL",
             "ONWARD_SESSION_SECRET must be set",
+            "must name the real data controller",
         ):
             assert needed in done.stderr, done.stderr
         assert "Traceback" not in done.stderr

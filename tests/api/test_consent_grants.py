@@ -55,6 +55,7 @@ async def test_grant_shape_and_defaults(client, actors):
         "expires_at",
         "revoked_at",
         "receipt",
+        "revocation_receipt",
     }
     assert body["organisation"] == {
         "id": str(partner.organisation_id),
