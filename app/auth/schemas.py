@@ -64,6 +64,23 @@ class ClientCreate(_Request):
         description="Any of the client scopes; `self` is only ever in a leaver's token.",
         examples=[["profiles:read", "referrals:read"]],
     )
+    redirect_uris: list[str] | None = Field(
+        default=None,
+        max_length=10,
+        description="For the authorization code flow (API.md §7): exact URLs a code may be "
+        "sent to. `https`, or `http://127.0.0.1:<port>/…` and `http://localhost:<port>/…` "
+        "outside production; no fragment, no user information. Compared as exact strings.",
+        examples=[["https://case.example.org/onward/callback"]],
+    )
+
+
+class ClientUpdate(_Request):
+    redirect_uris: list[str] = Field(
+        max_length=10,
+        description="The client's redirect URIs, replacing the ones it had (same rules as "
+        "on creation). An empty list turns the authorization code flow off for the client.",
+        examples=[["https://case.example.org/onward/callback"]],
+    )
 
 
 class Client(BaseModel):
@@ -75,6 +92,9 @@ class Client(BaseModel):
     organisation_id: uuid.UUID
     name: str
     scopes: list[str]
+    redirect_uris: list[str] = Field(
+        description="Where authorization codes may be sent (API.md §7); empty: nowhere."
+    )
     active: bool
     created_at: datetime
 

@@ -2,6 +2,7 @@
 
 from app.models.base import Base
 from app.models.identity import Client, Organisation, RevokedToken
+from app.models.oauth import AuthorizationCode, AuthorizationRequest
 from app.models.offers import *  # noqa: F403  (filled in by the offers work)
 from app.models.profiles import AccessEvent, ConsentGrant, DisclosureCut, Profile
 from app.models.referrals import *  # noqa: F403  (filled in by the referrals work)
@@ -9,6 +10,8 @@ from app.models.sign_in import PinAttempts, SignInAttempts
 
 __all__ = [
     "AccessEvent",
+    "AuthorizationCode",
+    "AuthorizationRequest",
     "Base",
     "Client",
     "ConsentGrant",
