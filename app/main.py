@@ -20,7 +20,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from app import embedded
+from app import embedded, pages
 from app.api import (
     admin,
     consent,
@@ -182,6 +182,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         referrals,
     ):
         app.include_router(module.router)
+    # The leaver's pages (API.md §8): their routes, sessions and page-level answers.
+    pages.install(app, settings)
     return app
 
 

@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     # (`10.0.0.0/8, 192.0.2.7`) or a JSON list. See app/auth/client_address.py.
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = []
 
+    # The leaver's pages (API.md §8): the key that signs the session cookie. Unset outside
+    # production: one is generated once into data_dir (like the development signing key).
+    session_secret: SecretStr | None = None
+    # A page session ends after this many minutes without a request.
+    session_idle_minutes: int = Field(default=15, ge=1, le=24 * 60)
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: Any) -> Any:
@@ -157,6 +163,13 @@ class Settings(BaseSettings):
                     ("DATABASE_URL must be set", self.database_url is None),
                     ("ONWARD_SIGNING_KEY_FILE must be set", self.signing_key_file is None),
                     ("ONWARD_ISSUER must be an https URL", not self.https),
+                    (
+                        "ONWARD_SESSION_SECRET must be set, not a placeholder, "
+                        "and at least 32 characters",
+                        self.session_secret is None
+                        or self.session_secret.get_secret_value().lower() in PLACEHOLDER_SECRETS
+                        or len(self.session_secret.get_secret_value()) < 32,
+                    ),
                 )
                 if wrong
             ]

@@ -21,13 +21,13 @@ from app.auth import codes, grants
 from app.auth.client_address import client_address
 from app.auth.grants import (
     OAuthError,
-    SignInLimits,
     TokenRequest,
     authenticated_client,
     client_credentials_of,
     invalid_client,
     invalid_request,
 )
+from app.auth.pin_sign_in import SignInLimits
 from app.auth.principal import LEAVER_CLIENT_ID
 from app.auth.revocation import introspect_token, revoke_token
 from app.auth.scopes import ALL_SCOPES

@@ -29,31 +29,30 @@ from __future__ import annotations
 
 import base64
 import binascii
-import uuid
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote_plus
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.auth import pins
 from app.auth import scopes as S
 from app.auth.clients import AuthenticatedClient, authenticate_client
-from app.auth.pins import PinCheckPool, PinChecksBusy
+from app.auth.pin_sign_in import (
+    PinChecksBusy,
+    ReferenceLocked,
+    SignInLimits,
+    SignInThrottled,
+    WrongReferenceOrPin,
+    verify_leaver_pin,
+)
 from app.auth.principal import LEAVER_CLIENT_ID
-from app.auth.throttle import SignInThrottled, count_sign_in_attempt
 from app.auth.tokens import IssuedToken, TokenService
 from app.db import Database
-from app.profiles.reference import normalise_reference
 
 CLIENT_CREDENTIALS = "client_credentials"
 LEAVER_PIN = "urn:onward:grant-type:leaver-pin"
 # Exchanged in auth/codes.py (API.md §7); listed here so every grant is in one tuple.
 AUTHORIZATION_CODE = "authorization_code"
 GRANT_TYPES = (AUTHORIZATION_CODE, CLIENT_CREDENTIALS, LEAVER_PIN)
-
-MAX_PIN_ATTEMPTS = 5
-PIN_LOCK_SECONDS = 15 * 60
 
 
 class OAuthError(Exception):
@@ -119,14 +118,6 @@ def busy() -> OAuthError:
         status=503,
         headers={"Retry-After": str(PinChecksBusy.retry_after)},
     )
-
-
-@dataclass(frozen=True)
-class SignInLimits:
-    """What bounds unauthenticated sign-ins in this process (see the module docstring)."""
-
-    pins: PinCheckPool
-    per_minute: int
 
 
 @dataclass(frozen=True)
@@ -261,42 +252,6 @@ async def client_credentials_grant(
     )
 
 
-# One statement per attempt: count it against the reference (issued or not) and read the
-# profile's hash. A slot is taken while fewer than :max_attempts are counted and no lock
-# holds, or when the lock has run out (the count restarts); the slot that makes
-# :max_attempts sets the lock. `refused` says whether this attempt got no slot.
-_ATTEMPT = text(
-    """
-    WITH attempt AS (
-        INSERT INTO pin_attempts AS a (reference, failed_attempts, locked_until, refused,
-                                       updated_at)
-        VALUES (:reference, 1, NULL, false, now())
-        ON CONFLICT (reference) DO UPDATE SET
-            failed_attempts = CASE
-                WHEN a.locked_until <= now() THEN 1
-                WHEN a.locked_until IS NULL AND a.failed_attempts < :max_attempts
-                    THEN a.failed_attempts + 1
-                ELSE a.failed_attempts END,
-            locked_until = CASE
-                WHEN a.locked_until <= now() THEN NULL
-                WHEN a.locked_until IS NULL AND a.failed_attempts + 1 >= :max_attempts
-                    THEN now() + make_interval(secs => :lock_seconds)
-                ELSE a.locked_until END,
-            refused = CASE
-                WHEN a.locked_until IS NULL THEN a.failed_attempts >= :max_attempts
-                ELSE a.locked_until > now() END,
-            updated_at = now()
-        RETURNING refused, locked_until
-    )
-    SELECT attempt.refused,
-           CEIL(EXTRACT(EPOCH FROM (attempt.locked_until - now())))::int AS seconds_left,
-           p.id, p.pin_hash
-      FROM attempt LEFT JOIN profiles AS p ON p.reference = :reference
-    """
-)
-_SUCCEEDED = text("DELETE FROM pin_attempts WHERE reference = :reference")
-
-
 async def leaver_pin_grant(
     sessionmaker: async_sessionmaker[AsyncSession],
     tokens: TokenService,
@@ -310,41 +265,21 @@ async def leaver_pin_grant(
     pin = request.params.get("pin")
     if not raw_reference or not pin:
         raise invalid_request("Give both reference and pin")
-    if count_per_address:
-        try:
-            await count_sign_in_attempt(sessionmaker, request.client_address, limits.per_minute)
-        except SignInThrottled as exc:
-            raise throttled(exc.retry_after) from None
-    reference = normalise_reference(raw_reference)
-    if reference is None or not pins.PIN_PATTERN.fullmatch(pin):
-        # Cannot be anyone's reference or PIN, whoever holds which: refused without a
-        # check or a count, and nothing about any profile is revealed by that.
-        raise wrong_reference_or_pin()
-
     try:
-        with limits.pins.admit(request.client_address) as check:
-            async with sessionmaker() as session, session.begin():
-                attempt = (
-                    await session.execute(
-                        _ATTEMPT,
-                        {
-                            "reference": reference,
-                            "max_attempts": MAX_PIN_ATTEMPTS,
-                            "lock_seconds": PIN_LOCK_SECONDS,
-                        },
-                    )
-                ).one()
-            if attempt.refused:
-                left = attempt.seconds_left
-                raise locked(max(1, left) if left is not None else PIN_LOCK_SECONDS)
-            # An unknown reference: the same Argon2 work as a wrong PIN, and the same answer.
-            right = await check.verify(attempt.pin_hash or pins.DUMMY_HASH, pin)
+        profile_id = await verify_leaver_pin(
+            sessionmaker,
+            reference=raw_reference,
+            pin=pin,
+            client_address=request.client_address,
+            limits=limits,
+            count_per_address=count_per_address,
+        )
+    except SignInThrottled as exc:
+        raise throttled(exc.retry_after) from None
     except PinChecksBusy:
         raise busy() from None
-
-    if not right or attempt.id is None:
-        raise wrong_reference_or_pin()
-    async with sessionmaker() as session, session.begin():
-        await session.execute(_SUCCEEDED, {"reference": reference})
-    profile_id: uuid.UUID = attempt.id
+    except ReferenceLocked as exc:
+        raise locked(exc.retry_after) from None
+    except WrongReferenceOrPin:
+        raise wrong_reference_or_pin() from None
     return tokens.issue(subject=str(profile_id), client_id=LEAVER_CLIENT_ID, scopes=[S.SELF])

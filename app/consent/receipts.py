@@ -44,10 +44,11 @@ def receipt_payload(
     expires_at: datetime,
     issuer: str,
     collection_method: str = "api",
+    assisted_by: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     recipient = {"id": str(recipient_id), "name": recipient_name}
     sensitive = sensitive_leaves(fields)
-    return {
+    payload: dict[str, Any] = {
         "version": RECEIPT_VERSION,
         "grant_id": str(grant_id),
         "sub": str(profile_id),
@@ -75,6 +76,13 @@ def receipt_payload(
             "withdrawal": "POST /v1/me/consents/{id}/revoke, effective at once",
         },
     }
+    if assisted_by is not None:
+        # Who helped the leaver decide (API.md §8): a name and an organisation, as typed.
+        payload["assisted_by"] = {
+            "name": assisted_by["name"],
+            "organisation": assisted_by.get("organisation", ""),
+        }
+    return payload
 
 
 def sign_receipt(signer: ReceiptSigner, payload: dict[str, Any]) -> str:

@@ -95,6 +95,7 @@ async def grant_consent(
     explicit: bool = False,
     loc: tuple[str, ...] = ("body",),
     collection_method: str = "api",
+    assisted_by: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Record a grant and its signed receipt. ``fields`` and ``purpose`` are already known
     to the catalogue (the request model checks them); here: expiry, the explicit-consent
@@ -136,6 +137,7 @@ async def grant_consent(
         expires_at=expires_at,
         issuer=signer.issuer,
         collection_method=collection_method,
+        assisted_by=assisted_by,
     )
     grant = ConsentGrant(
         id=grant_id,

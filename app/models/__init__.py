@@ -7,6 +7,7 @@ from app.models.offers import *  # noqa: F403  (filled in by the offers work)
 from app.models.profiles import AccessEvent, ConsentGrant, DisclosureCut, Profile
 from app.models.referrals import *  # noqa: F403  (filled in by the referrals work)
 from app.models.sign_in import PinAttempts, SignInAttempts
+from app.models.web_sessions import WebSession
 
 __all__ = [
     "AccessEvent",
@@ -21,4 +22,5 @@ __all__ = [
     "Profile",
     "RevokedToken",
     "SignInAttempts",
+    "WebSession",
 ]

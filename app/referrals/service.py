@@ -266,6 +266,7 @@ async def create_referral(
     fields: list[str],
     message: str | None,
     explicit: bool,
+    assisted_by: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A pending referral and its ``referral`` grant to the offer's organisation.
 
@@ -302,6 +303,7 @@ async def create_referral(
         explicit=explicit,
         loc=("body",),
         collection_method=REFERRAL_COLLECTION_METHOD,
+        assisted_by=assisted_by,
     )
     now = utcnow()
     referral_id = uuid.uuid4()

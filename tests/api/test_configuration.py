@@ -99,6 +99,7 @@ def test_allowed_hosts_defaults_and_environment() -> None:
         issuer="https://onward.example.org",
         database_url=SecretStr("postgresql+asyncpg://u@db/onward"),
         signing_key_file=Path("/run/secrets/key.pem"),
+        session_secret=SecretStr("s" * 40),
     )
     assert prod.host_names == {"onward.example.org"}
     os.environ["ONWARD_ALLOWED_HOSTS"] = "api.example.org, Onward.example.org"
@@ -129,6 +130,7 @@ async def test_allowed_hosts_setting_is_what_is_answered(settings: Settings, db:
         ("database_url", "DATABASE_URL must be set"),
         ("signing_key_file", "ONWARD_SIGNING_KEY_FILE must be set"),
         ("issuer", "ONWARD_ISSUER must be an https URL"),
+        ("session_secret", "ONWARD_SESSION_SECRET must be set"),
     ],
 )
 def test_production_settings_need_database_key_and_https(missing: str, message: str) -> None:
@@ -137,6 +139,7 @@ def test_production_settings_need_database_key_and_https(missing: str, message: 
         "issuer": "https://onward.example.org",
         "database_url": SecretStr("postgresql+asyncpg://u@db/onward"),
         "signing_key_file": Path("/run/secrets/key.pem"),
+        "session_secret": SecretStr("s" * 40),
     }
     Settings(**complete)
     broken = {**complete, missing: "http://onward.example.org" if missing == "issuer" else None}
@@ -166,6 +169,7 @@ def test_onward_refuses_to_start_in_production_without_them(tmp_path: Path) -> N
             "DATABASE_URL must be set",
             "ONWARD_SIGNING_KEY_FILE must be set",
             "ONWARD_ISSUER must be an https URL",
+            "ONWARD_SESSION_SECRET must be set",
         ):
             assert needed in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
