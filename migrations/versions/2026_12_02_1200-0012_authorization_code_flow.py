@@ -1,7 +1,7 @@
 """Authorization code flow: clients' redirect URIs, pushed requests, codes
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-02 12:00:00
 
 API.md §7. ``clients.redirect_uris`` holds a client's exact redirect URIs (a constant
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0012"
-down_revision: str | None = "0009"  # the lead rechains: given as "0005"
+down_revision: str | None = "0011"  # the lead rechains: given as "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
