@@ -95,6 +95,7 @@ async def test_authlib_partner_obtains_consent_and_reads_the_ticked_fields(
         token = await oauth.fetch_token(
             metadata["token_endpoint"],
             authorization_response=callback,
+            state=state,
             code_verifier=verifier,
         )
         assert token["scope"] == "profiles:read"
