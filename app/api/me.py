@@ -6,6 +6,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
+from fastapi.encoders import jsonable_encoder
 
 from app.api.deps import Leaver
 from app.api.params import Cursor, Limit
@@ -17,6 +18,7 @@ from app.db import Session
 from app.errors import PreconditionRequired, UnsupportedMediaType, ValidationFailed
 from app.pagination import DEFAULT_LIMIT
 from app.profiles import service
+from app.profiles.export import export_record
 from app.profiles.schema import OwnProfile
 
 router = APIRouter()
@@ -149,3 +151,45 @@ async def read_access_log(
         session, profile_id=principal.profile_id, limit=limit, cursor=cursor
     )
     return {"items": items, "next_cursor": next_cursor}
+
+
+EXPORT_FILENAME = "onward-my-record.json"
+
+
+def export_response(record: dict[str, Any]) -> Response:
+    """The export as a JSON download (shared with the download page)."""
+    body = json.dumps(jsonable_encoder(record), indent=2, ensure_ascii=False)
+    return Response(
+        body.encode(),
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="{EXPORT_FILENAME}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get(
+    "/v1/me/export",
+    tags=["me"],
+    summary="Download your whole record",
+    responses={
+        200: {
+            "description": "Your record as one JSON document (a download)",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+            "headers": {
+                "Content-Disposition": {
+                    "description": 'attachment; filename="onward-my-record.json"',
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        **_AUTH,
+    },
+)
+async def export_me(principal: Leaver, session: Session) -> Response:
+    """Everything Onward holds about you as one JSON document: `profile`, `grants` (with
+    their signed receipts), `access_log`, `referrals` and `progress`, sent as a file
+    (`Content-Disposition: attachment`). Taking a copy is itself recorded in your access
+    log as `profile.exported`."""
+    return export_response(await export_record(session, principal.profile_id))

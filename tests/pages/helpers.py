@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from tests.api.consent_helpers import PIN
 
 COOKIE = "__Host-onward_session"
+_HIDDEN = re.compile(r'<input type="hidden" name="([^"]*)" value="([^"]*)"')
 _CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
 
 
@@ -57,7 +58,13 @@ async def sign_in(
 async def post_form(
     client: httpx.AsyncClient, page: str, action: str, data: dict[str, Any] | None = None
 ) -> httpx.Response:
-    """Open ``page``, take its CSRF token, post ``data`` to ``action``."""
+    """Open ``page`` and post ``data`` to ``action`` with the hidden inputs of that form
+    (its CSRF token, versions), as a browser would."""
     opened = await client.get(page)
     assert opened.status_code == 200, opened.text
-    return await client.post(action, data={"csrf_token": csrf_of(opened), **(data or {})})
+    form = re.search(
+        rf'<form[^>]*action="{re.escape(action)}"[^>]*>(.*?)</form>', opened.text, re.S
+    )
+    assert form, (action, opened.text)
+    hidden = dict(_HIDDEN.findall(form.group(1)))
+    return await client.post(action, data={**hidden, **(data or {})})
