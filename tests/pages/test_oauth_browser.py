@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
@@ -164,11 +164,8 @@ def _admin_setup(base: str, redirect_uri: str) -> tuple[dict[str, str], str]:
     )
 
 
-def test_sign_in_tick_allow_and_land_on_the_partner(server: str, callback: str) -> None:
-    from playwright.sync_api import sync_playwright
-
-    partner, reference = _admin_setup(server, callback)
-    verifier = secrets.token_urlsafe(48)
+def _push(server: str, partner: dict[str, str], callback: str, verifier: str) -> str:
+    """A pushed request for three fields (one special-category); the browser's start URL."""
     with httpx.Client(base_url=server) as api:
         pushed = api.post(
             "/oauth/par",
@@ -191,23 +188,30 @@ def test_sign_in_tick_allow_and_land_on_the_partner(server: str, callback: str) 
             auth=(partner["id"], partner["secret"]),
         )
         assert pushed.status_code == 201, pushed.text
-    start = f"{server}/oauth/authorize?" + urlencode(
+    return f"{server}/oauth/authorize?" + urlencode(
         {"client_id": partner["id"], "request_uri": pushed.json()["request_uri"]}
     )
+
+
+def _launch(p: Any) -> Any:
+    return p.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+    )
+
+
+def test_sign_in_tick_allow_and_land_on_the_partner(server: str, callback: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    partner, reference = _admin_setup(server, callback)
+    verifier = secrets.token_urlsafe(48)
+    start = _push(server, partner, callback, verifier)
     allowed_hosts = {urlsplit(server).netloc, urlsplit(callback).netloc}
     foreign: list[str] = []
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-            ],
-        )
+        browser = _launch(p)
         try:
             page = browser.new_page()
 
@@ -244,7 +248,7 @@ def test_sign_in_tick_allow_and_land_on_the_partner(server: str, callback: str) 
     assert query["state"] == ["browser-state"]
     assert query["iss"] == [server]
     assert _Callback.received
-    assert _Callback.received[-1].startswith("/onward/callback?code=")
+    assert any(path.startswith("/onward/callback?code=") for path in _Callback.received)
     with httpx.Client(base_url=server) as api:
         token = api.post(
             "/oauth/token",
@@ -264,3 +268,32 @@ def test_sign_in_tick_allow_and_land_on_the_partner(server: str, callback: str) 
         )
     assert read.status_code == 200, read.text
     assert read.json()["disclosed_fields"] == ["contact.phone", "release.expected_at"]
+
+
+def test_the_consent_page_passes_axe(server: str, callback: str) -> None:
+    """WCAG 2.2 AA on the consent page and on its error state (axe-core, as the other
+    pages are checked in test_pages_browser.py)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.pages.test_pages_browser import _axe_violations
+
+    partner, reference = _admin_setup(server, callback)
+    start = _push(server, partner, callback, secrets.token_urlsafe(48))
+    with sync_playwright() as p:
+        browser = _launch(p)
+        try:
+            # axe is injected as an inline script, which the page's CSP (rightly) forbids.
+            page = browser.new_context(bypass_csp=True).new_page()
+            page.goto(start)
+            page.fill("#reference", reference)
+            page.fill("#pin", PIN)
+            page.click("button:has-text('Sign in')")
+            page.wait_for_url(f"{server}/oauth/authorize")
+            found = {"consent": _axe_violations(page)}
+            page.check("#field-needs-health")
+            page.click("button[name=decision][value=allow]")
+            page.wait_for_selector(".govuk-error-summary")
+            found["consent (error)"] = _axe_violations(page)
+        finally:
+            browser.close()
+    assert found == {"consent": [], "consent (error)": []}
