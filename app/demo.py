@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import demo_ids
 from app.auth.pins import hash_pin
 from app.auth.secrets import hash_secret, new_client_secret
 from app.db import Database
@@ -459,6 +460,8 @@ def _offer_body(
     )
 
 
+_REDIRECT_URIS = {"demo-partner": demo_ids.PARTNER_REDIRECT_URIS}
+
 CLIENTS = (
     ("demo-kiosk", "HMP Bullingdon kiosk", "establishment", ["profiles:create"]),
     (
@@ -543,11 +546,13 @@ async def seed_demo(db: Database, settings: Settings) -> dict[str, Any]:
                         name=f"{name} (demo)",
                         scopes=scopes,
                         secret_hash=hash_secret(secret),
+                        redirect_uris=list(_REDIRECT_URIS.get(client_id, ())),
                     )
                 )
             else:
                 existing.secret_hash = hash_secret(secret)
                 existing.active = True
+                existing.redirect_uris = list(_REDIRECT_URIS.get(client_id, ()))
             clients.append(
                 {
                     "client_id": client_id,

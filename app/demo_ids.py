@@ -18,3 +18,7 @@ TRAVEL_OFFER_ID = "b9d4949a-43d5-5506-961f-7a7d1d12228f"
 # The demo leavers' references and PINs, printed by `onward serve --demo`.
 LEAVER_REFERENCE = "ONW-DEM0-0001"
 LEAVER_PIN = "482915"
+
+# The demo partner's registered redirect URIs (authorization code flow, API.md §7): the
+# pushed-request example uses the first; the second suits a local partner app.
+PARTNER_REDIRECT_URIS = ("https://partner.example.org/callback", "http://127.0.0.1:8765/callback")

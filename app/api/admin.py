@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from app.api.deps import Admin
 from app.api.params import Cursor, Limit
@@ -19,6 +19,7 @@ from app.auth.schemas import (
     ClientDisabled,
     ClientPage,
     ClientSecret,
+    ClientUpdate,
     Organisation,
     OrganisationCreate,
     OrganisationDisabled,
@@ -26,6 +27,7 @@ from app.auth.schemas import (
 )
 from app.db import Session
 from app.pagination import DEFAULT_LIMIT
+from app.settings import Settings
 
 router = APIRouter(tags=["admin"])
 
@@ -83,15 +85,50 @@ async def disable_organisation(organisation_id: str, principal: Admin, session: 
     summary="Create a client",
     responses=_AUTH | problem(422, "Unknown organisation or invalid scopes"),
 )
-async def create_client(body: ClientCreate, principal: Admin, session: Session) -> Any:
+async def create_client(
+    body: ClientCreate, principal: Admin, session: Session, request: Request
+) -> Any:
     """An OAuth2 client of an organisation, with the scopes it may ask for (any but
     `self`). The answer holds `client_secret`: it is shown this once and stored only as a
-    hash. An unknown `organisation_id` is a 422."""
+    hash. An unknown `organisation_id` is a 422.
+
+    A client that asks leavers for consent (the authorization code flow, API.md §7) needs
+    `profiles:read` and `redirect_uris`: exact URLs, `https` (or
+    `http://127.0.0.1:<port>/…` and `http://localhost:<port>/…` outside production), with
+    no fragment and no user information. A URI that breaks a rule is a 422 naming its
+    index, never repeating it."""
     made = await clients.create_client(
-        session, organisation_id=body.organisation_id, name=body.name, scopes=body.scopes
+        session,
+        organisation_id=body.organisation_id,
+        name=body.name,
+        scopes=body.scopes,
+        redirect_uris=body.redirect_uris,
+        allow_loopback=_allow_loopback(request),
     )
     return ClientCreated(
         **Client.model_validate(made.client).model_dump(), client_secret=made.client_secret
+    )
+
+
+def _allow_loopback(request: Request) -> bool:
+    settings: Settings = request.app.state.settings
+    return settings.environment != "production"
+
+
+@router.patch(
+    "/v1/admin/clients/{client_id}",
+    response_model=Client,
+    summary="Change a client's redirect URIs",
+    responses=_UNKNOWN_CLIENT | problem(422, "A redirect URI that cannot be registered"),
+)
+async def update_client(
+    client_id: str, body: ClientUpdate, principal: Admin, session: Session, request: Request
+) -> Any:
+    """Replace the client's `redirect_uris` (the same rules as on creation). Pushed
+    requests and codes already made stay bound to the URI they were made for; new pushed
+    requests must name one of these. An unknown client is 404."""
+    return await clients.set_redirect_uris(
+        session, client_id, body.redirect_uris, allow_loopback=_allow_loopback(request)
     )
 
 

@@ -1,4 +1,6 @@
-"""The OAuth 2.0 endpoints: token (RFC 6749), revocation (RFC 7009), introspection (RFC 7662).
+"""The OAuth 2.0 endpoints: token (RFC 6749), pushed authorization requests (RFC 9126),
+revocation (RFC 7009), introspection (RFC 7662). ``GET /oauth/authorize`` is a page
+(``pages/oauth.py``).
 
 Bodies are ``application/x-www-form-urlencoded``, read here by hand: anything else (JSON,
 a missing ``grant_type``, a repeated parameter) is an RFC 6749 ``invalid_request``, never a
@@ -16,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from app import demo_ids
 from app.api.deps import token_service
-from app.auth import grants
+from app.auth import codes, grants
 from app.auth.client_address import client_address
 from app.auth.grants import (
     OAuthError,
@@ -39,11 +41,40 @@ FORM = "application/x-www-form-urlencoded"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
+class GrantedDetails(BaseModel):
+    """RFC 9396 authorization details as granted: `fields` lists what the leaver ticked."""
+
+    type: str = Field(examples=["onward_profile"])
+    fields: list[str] = Field(examples=[["contact.phone", "release.expected_at"]])
+    purpose: str = Field(examples=["support_delivery"])
+    expires_at: str = Field(description="When the grant ends (RFC 3339).")
+    grant_id: str = Field(description="The leaver's grant this token is bound to.")
+
+
 class TokenResponse(BaseModel):
     access_token: str = Field(description="An ES256 JWT (RFC 9068); send it as `Bearer`.")
     token_type: str = Field(default="Bearer", examples=["Bearer"])
     expires_in: int = Field(description="Seconds until the token expires.", examples=[600])
     scope: str = Field(description="Space-separated scopes granted.", examples=["profiles:read"])
+    profile_id: str | None = Field(
+        default=None,
+        description="authorization_code only: the leaver's profile id (read it with "
+        "`GET /v1/profiles/{profile_id}`).",
+    )
+    authorization_details: list[GrantedDetails] | None = Field(
+        default=None,
+        description="authorization_code only: the grant the leaver made, which the token is "
+        "bound to: it discloses that grant's leaves only, and nothing once it ends.",
+    )
+
+
+class PushedAuthorizationResponse(BaseModel):
+    request_uri: str = Field(
+        examples=["urn:ietf:params:oauth:request_uri:6esc_11ACC5bwc014ltc14eY22c"]
+    )
+    expires_in: int = Field(
+        examples=[60], description="Seconds within which the browser must reach /oauth/authorize."
+    )
 
 
 class OAuthErrorBody(BaseModel):
@@ -95,6 +126,25 @@ _CLIENT_AUTH_FIELDS = {
     "client_id": {"type": "string", "description": "client_secret_post (or use HTTP Basic)"},
     "client_secret": {"type": "string", "description": "client_secret_post (or use HTTP Basic)"},
 }
+_TOKEN_EXAMPLES: dict[str, Any] = {
+    "leaver-pin": {
+        "summary": "A leaver signs in (the demo's first leaver)",
+        "value": {
+            "grant_type": "urn:onward:grant-type:leaver-pin",
+            "reference": demo_ids.LEAVER_REFERENCE,
+            "pin": demo_ids.LEAVER_PIN,
+        },
+    },
+    "client-credentials": {
+        "summary": "An organisation's system (the demo partner; paste its secret)",
+        "value": {
+            "grant_type": "client_credentials",
+            "scope": "profiles:read",
+            "client_id": "demo-partner",
+            "client_secret": _DEMO_SECRET,
+        },
+    },
+}
 _TOKEN_BODY = _form_body(
     {
         "grant_type": {
@@ -111,23 +161,66 @@ _TOKEN_BODY = _form_body(
             "description": "leaver-pin: the leaver's reference, e.g. ONW-7K3M-Q9TX",
         },
         "pin": {"type": "string", "description": "leaver-pin: the leaver's 6–12 digit PIN"},
+        "code": {"type": "string", "description": "authorization_code: the code (60 s, once)"},
+        "redirect_uri": {
+            "type": "string",
+            "description": "authorization_code: the redirect URI of the pushed request",
+        },
+        "code_verifier": {
+            "type": "string",
+            "description": "authorization_code: the PKCE verifier (43–128 characters)",
+        },
         **_CLIENT_AUTH_FIELDS,
     },
     ["grant_type"],
+    _TOKEN_EXAMPLES,
+)
+_PAR_BODY = _form_body(
     {
-        "leaver-pin": {
-            "summary": "A leaver signs in (the demo's first leaver)",
-            "value": {
-                "grant_type": "urn:onward:grant-type:leaver-pin",
-                "reference": demo_ids.LEAVER_REFERENCE,
-                "pin": demo_ids.LEAVER_PIN,
-            },
+        "response_type": {"type": "string", "enum": ["code"]},
+        "redirect_uri": {
+            "type": "string",
+            "description": "Exactly one of the client's registered redirect URIs.",
         },
-        "client-credentials": {
-            "summary": "An organisation's system (the demo partner; paste its secret)",
+        "state": {
+            "type": "string",
+            "maxLength": codes.MAX_STATE_LENGTH,
+            "description": "Returned unchanged with the code or the error.",
+        },
+        "code_challenge": {
+            "type": "string",
+            "description": "BASE64URL(SHA-256(code_verifier)), 43 characters (RFC 7636).",
+        },
+        "code_challenge_method": {"type": "string", "enum": ["S256"]},
+        "authorization_details": {
+            "type": "string",
+            "description": "A JSON array holding one object (RFC 9396): "
+            '`[{"type": "onward_profile", "fields": ["contact.phone"], "purpose": '
+            '"support_delivery", "expires_at": "2027-06-01T00:00:00Z"}]` '
+            "(`expires_at` optional: default 365 days, at most 730).",
+        },
+        "scope": {"type": "string", "enum": ["profiles:read"], "description": "Optional."},
+        **_CLIENT_AUTH_FIELDS,
+    },
+    [
+        "response_type",
+        "redirect_uri",
+        "code_challenge",
+        "code_challenge_method",
+        "authorization_details",
+    ],
+    {
+        "partner": {
+            "summary": "The demo partner asks for three fields (paste its secret)",
             "value": {
-                "grant_type": "client_credentials",
-                "scope": "profiles:read",
+                "response_type": "code",
+                "redirect_uri": demo_ids.PARTNER_REDIRECT_URIS[0],
+                "state": "af0ifjsldkj",
+                "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                "code_challenge_method": "S256",
+                "authorization_details": '[{"type": "onward_profile", "fields": '
+                '["identity.given_name", "contact.phone", "release.expected_at"], '
+                '"purpose": "support_delivery"}]',
                 "client_id": "demo-partner",
                 "client_secret": _DEMO_SECRET,
             },
@@ -249,23 +342,77 @@ async def token(request: Request) -> JSONResponse:
       in a bounded pool: when it is full the answer is **503** `temporarily_unavailable`
       with `Retry-After` (the attempt is not counted against the reference).
 
+    * `grant_type=authorization_code` (API.md §7) with `code`, `redirect_uri` and
+      `code_verifier`, client-authenticated as above. The code is single use, lives 60 s
+      and is bound to the client, the redirect URI and the PKCE challenge; the answer adds
+      `profile_id` and the grant in `authorization_details`, and the token (a `grant_id`
+      claim) discloses that grant's leaves only, and nothing once it ends. A code used a
+      second time fails (`invalid_grant`) and revokes the token its first use gave.
+
     Errors are RFC 6749 §5.2 JSON: `invalid_request`, `invalid_client` (401, with
-    `WWW-Authenticate: Basic`), `invalid_grant`, `invalid_scope`, `unsupported_grant_type`.
+    `WWW-Authenticate: Basic`), `invalid_grant`, `invalid_scope`, `unauthorized_client`,
+    `unsupported_grant_type`.
     """
     db: Database = request.app.state.db
     settings: Settings = request.app.state.settings
     limits = SignInLimits(request.app.state.pin_checks, settings.sign_in_per_minute)
     try:
-        issued = await grants.grant_token(
-            db, token_service(request), await _token_request(request), limits
-        )
+        token_request = await _token_request(request)
+        if token_request.params.get("grant_type") == grants.AUTHORIZATION_CODE:
+            exchange = await codes.exchange_code(db, token_service(request), token_request)
+            return _answer(
+                TokenResponse(
+                    access_token=exchange.issued.token,
+                    expires_in=exchange.issued.expires_in,
+                    scope=exchange.issued.scope,
+                    profile_id=str(exchange.profile_id),
+                    authorization_details=[
+                        GrantedDetails(**d) for d in exchange.authorization_details
+                    ],
+                ).model_dump()
+            )
+        issued = await grants.grant_token(db, token_service(request), token_request, limits)
     except OAuthError as exc:
         return _error(exc)
     return _answer(
         TokenResponse(
             access_token=issued.token, expires_in=issued.expires_in, scope=issued.scope
-        ).model_dump()
+        ).model_dump(exclude_none=True)
     )
+
+
+@router.post(
+    "/oauth/par",
+    summary="Push an authorization request",
+    status_code=201,
+    response_model=PushedAuthorizationResponse,
+    responses=_ERRORS,
+    openapi_extra=_PAR_BODY,
+)
+async def pushed_authorization_request(request: Request, session: Session) -> JSONResponse:
+    """RFC 9126, required for the authorization code flow (API.md §7). Client-authenticated
+    exactly as the token endpoint (Basic or form fields).
+
+    The client needs the `profiles:read` scope (else `unauthorized_client`) and must name
+    one of its registered `redirect_uris` exactly. Parameters: `response_type=code`,
+    `redirect_uri`, `state` (optional), PKCE `code_challenge` with
+    `code_challenge_method=S256` (`plain` or no PKCE is `invalid_request`), and
+    `authorization_details`, a JSON array with one `{"type": "onward_profile", "fields",
+    "purpose", "expires_at"?}` object validated as a grant would be (an unknown path,
+    purpose or member is `invalid_authorization_details`).
+
+    The answer's `request_uri` must reach `GET /oauth/authorize?client_id=…&request_uri=…`
+    within `expires_in` (60) seconds, and works once.
+    """
+    try:
+        token_request = await _token_request(request)
+        caller = await authenticated_client(
+            request.app.state.db, client_credentials_of(token_request)
+        )
+        pushed = await codes.push_request(session, caller, token_request.params)
+    except OAuthError as exc:
+        return _error(exc)
+    return _answer({"request_uri": pushed.request_uri, "expires_in": pushed.expires_in}, status=201)
 
 
 def _token_param(token_request: TokenRequest) -> str:

@@ -31,13 +31,20 @@ def server_metadata(settings: Settings) -> dict[str, Any]:
     base = settings.issuer.rstrip("/")
     return {
         "issuer": settings.issuer,
+        "authorization_endpoint": f"{base}/oauth/authorize",
         "token_endpoint": f"{base}/oauth/token",
+        "pushed_authorization_request_endpoint": f"{base}/oauth/par",
+        "require_pushed_authorization_requests": True,
         "jwks_uri": f"{base}/.well-known/jwks.json",
         "revocation_endpoint": f"{base}/oauth/revoke",
         "introspection_endpoint": f"{base}/oauth/introspect",
         "grant_types_supported": list(GRANT_TYPES),
         "scopes_supported": list(ALL_SCOPES),
-        "response_types_supported": [],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_details_types_supported": ["onward_profile"],
+        "authorization_response_iss_parameter_supported": True,
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": [*AUTH_METHODS, "none"],
         "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
@@ -47,8 +54,11 @@ def server_metadata(settings: Settings) -> dict[str, Any]:
 
 @router.get("/.well-known/oauth-authorization-server", summary="Authorization server metadata")
 async def read_authorization_server_metadata(request: Request) -> JSONResponse:
-    """RFC 8414 metadata: where the token, revocation, introspection and key endpoints are,
-    which grants, scopes and client authentication methods are supported. The revocation
+    """RFC 8414 metadata: where the authorization, pushed request (RFC 9126, required),
+    token, revocation, introspection and key endpoints are, which grants, scopes and
+    client authentication methods are supported, PKCE `S256` only, the `onward_profile`
+    authorization details type (RFC 9396) and the `iss` response parameter (RFC 9207). The
+    revocation
     endpoint also takes `none` for the leaver's public client (`client_id=onward-leaver`),
     so a leaver can sign out."""
     settings: Settings = request.app.state.settings

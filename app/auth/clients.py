@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import scopes as S
 from app.auth.organisations import organisation_exists
+from app.auth.redirect_uris import validate_redirect_uris
 from app.auth.secrets import hash_secret, new_client_id, new_client_secret, verify_secret
 from app.db import Database
 from app.errors import NotFound, ValidationFailed
@@ -51,9 +52,16 @@ def client_scopes(requested: Iterable[str]) -> list[str]:
 
 
 async def create_client(
-    session: AsyncSession, *, organisation_id: uuid.UUID, name: str, scopes: Iterable[str]
+    session: AsyncSession,
+    *,
+    organisation_id: uuid.UUID,
+    name: str,
+    scopes: Iterable[str],
+    redirect_uris: list[str] | None = None,
+    allow_loopback: bool = True,
 ) -> ClientWithSecret:
     granted = client_scopes(scopes)
+    uris = validate_redirect_uris(redirect_uris or [], allow_loopback=allow_loopback)
     if not await organisation_exists(session, organisation_id):
         raise ValidationFailed("No such organisation", loc=["body", "organisation_id"])
     secret = new_client_secret()
@@ -64,6 +72,7 @@ async def create_client(
         scopes=granted,
         secret_hash=hash_secret(secret),
         active=True,
+        redirect_uris=uris,
     )
     session.add(client)
     await session.flush()
@@ -87,6 +96,23 @@ async def rotate_secret(session: AsyncSession, client_id: str) -> ClientWithSecr
     if client is None:
         raise NotFound("No such client")
     return ClientWithSecret(client, secret)
+
+
+async def set_redirect_uris(
+    session: AsyncSession, client_id: str, redirect_uris: list[str], *, allow_loopback: bool
+) -> Client:
+    """Replace the client's redirect URIs. Codes and pushed requests already made keep the
+    URI they were bound to; new requests must use one of these."""
+    uris = validate_redirect_uris(redirect_uris, allow_loopback=allow_loopback)
+    client: Client | None = await session.scalar(
+        update(Client)
+        .where(Client.client_id == client_id)
+        .values(redirect_uris=uris, updated_at=func.now())
+        .returning(Client)
+    )
+    if client is None:
+        raise NotFound("No such client")
+    return client
 
 
 async def disable_client(session: AsyncSession, client_id: str) -> Client:
@@ -124,13 +150,14 @@ class AuthenticatedClient:
     client_id: str
     organisation_id: uuid.UUID
     scopes: list[str]
+    redirect_uris: tuple[str, ...] = ()
 
 
 # One autocommit statement on the plain pool: the token endpoint is a hot path too.
 # ``active``: the client and its organisation (a disabled organisation's clients get no
 # token, as the liveness check in principal.py refuses the tokens they hold).
 _CLIENT_BY_ID = (
-    "SELECT c.client_id, c.organisation_id, c.scopes, c.secret_hash, "
+    "SELECT c.client_id, c.organisation_id, c.scopes, c.secret_hash, c.redirect_uris, "
     "c.active AND o.active AS active FROM clients c "
     "JOIN organisations o ON o.id = c.organisation_id WHERE c.client_id = $1"
 )
@@ -149,5 +176,8 @@ async def authenticate_client(
     if not verify_secret(secret, client["secret_hash"]) or not client["active"]:
         return None
     return AuthenticatedClient(
-        client["client_id"], client["organisation_id"], list(client["scopes"])
+        client["client_id"],
+        client["organisation_id"],
+        list(client["scopes"]),
+        tuple(client["redirect_uris"]),
     )

@@ -29,6 +29,10 @@ class Principal:
     jti: str
     expires_at: int
     organisation_id: uuid.UUID | None = None
+    # Set on tokens from the authorization code flow: the one grant the token may read
+    # under (API.md §3). Such a token discloses that grant's leaves only, never the
+    # union of its organisation's grants.
+    grant_id: uuid.UUID | None = None
 
     @property
     def is_leaver(self) -> bool:
@@ -79,8 +83,13 @@ _LIVENESS = text("SELECT " + LIVENESS_SQL.replace("$1", ":client_id").replace("$
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
     scopes = frozenset(str(claims["scope"]).split())
     org = claims.get("org")
+    grant = claims.get("grant_id")
     try:
         organisation_id = uuid.UUID(str(org)) if org is not None else None
+        grant_id = uuid.UUID(str(grant)) if grant is not None else None
+        if grant_id is not None and organisation_id is None:
+            # A grant binds a partner's token; a leaver's token never carries one.
+            raise InvalidToken("token rejected")
         if SELF in scopes:
             # A leaver token never carries an organisation, and its subject is a profile id.
             if organisation_id is not None:
@@ -95,6 +104,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         jti=str(claims["jti"]),
         expires_at=int(claims["exp"]),
         organisation_id=organisation_id,
+        grant_id=grant_id,
     )
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from app import demo_ids
 from app.errors import refuse_nul
@@ -15,6 +15,10 @@ OrganisationKind = Literal["provider", "partner", "establishment", "operator"]
 ClientScope = Literal[
     "admin", "offers:write", "profiles:create", "profiles:read", "referrals:read", "referrals:write"
 ]
+
+
+# Checked in full by auth.redirect_uris; the bound is declared here for clients of the spec.
+RedirectUri = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 
 
 class _Request(BaseModel):
@@ -83,6 +87,30 @@ class ClientCreate(_Request):
         description="Any of the client scopes; `self` is only ever in a leaver's token.",
         examples=[["profiles:read", "referrals:read"]],
     )
+    redirect_uris: list[RedirectUri] | None = Field(
+        default=None,
+        max_length=10,
+        description="For the authorization code flow (API.md §7): exact URLs a code may be "
+        "sent to. `https`, or `http://127.0.0.1:<port>/…` and `http://localhost:<port>/…` "
+        "outside production; no fragment, no user information. Compared as exact strings.",
+        examples=[["https://case.example.org/onward/callback"]],
+    )
+
+
+class ClientUpdate(_Request):
+    model_config = ConfigDict(
+        json_schema_extra={
+            # The demo partner's own redirect URIs (`onward serve --demo`).
+            "examples": [{"redirect_uris": list(demo_ids.PARTNER_REDIRECT_URIS)}]
+        }
+    )
+
+    redirect_uris: list[RedirectUri] = Field(
+        max_length=10,
+        description="The client's redirect URIs, replacing the ones it had (same rules as "
+        "on creation). An empty list turns the authorization code flow off for the client.",
+        examples=[["https://case.example.org/onward/callback"]],
+    )
 
 
 class Client(BaseModel):
@@ -94,6 +122,9 @@ class Client(BaseModel):
     organisation_id: uuid.UUID
     name: str
     scopes: list[str]
+    redirect_uris: list[str] = Field(
+        description="Where authorization codes may be sent (API.md §7); empty: nowhere."
+    )
     active: bool
     created_at: datetime
 

@@ -190,7 +190,10 @@ class TokenService:
         organisation_id: str | None = None,
         now: int | None = None,
         ttl_seconds: int | None = None,
+        grant_id: str | None = None,
     ) -> IssuedToken:
+        """A signed access token. ``grant_id`` binds it to one consent grant (API.md §3,
+        the authorization code flow): it then discloses that grant's leaves only."""
         issued_at = int(time.time()) if now is None else now
         ttl = self.ttl_seconds if ttl_seconds is None else ttl_seconds
         jti = secrets.token_urlsafe(24)
@@ -207,6 +210,8 @@ class TokenService:
         }
         if organisation_id is not None:
             claims["org"] = organisation_id
+        if grant_id is not None:
+            claims["grant_id"] = grant_id
         token = self.keys.sign(claims, typ=TOKEN_TYPE)
         return IssuedToken(token, jti, ttl, issued_at + ttl, scope)
 

@@ -2,6 +2,7 @@
 
 from app.models.base import Base
 from app.models.identity import Client, Organisation, RevokedToken
+from app.models.oauth import AuthorizationCode, AuthorizationRequest
 from app.models.offers import *  # noqa: F403  (filled in by the offers work)
 from app.models.profiles import (
     AccessEvent,
@@ -20,6 +21,8 @@ __all__ = [
     "AccessEvent",
     "AccessEventSeal",
     "AccessLogCheckpoint",
+    "AuthorizationCode",
+    "AuthorizationRequest",
     "Base",
     "Client",
     "ConsentGrant",

@@ -45,6 +45,10 @@ class Client(CreatedAt, Base):
     scopes: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
     secret_hash: Mapped[str] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(default=True, server_default="true")
+    # Exact redirect URIs for the authorization code flow (API.md §7); empty: none.
+    redirect_uris: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), default=list, server_default=text("'{}'::text[]")
+    )
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
 
 

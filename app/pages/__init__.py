@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from app.pages import account, sign_in
+from app.pages import account, oauth, sign_in
 from app.pages.rendering import redirect, render
 from app.pages.sessions import CsrfFailed, SignInRequired, load_session_secret, sign_in_url
 from app.settings import Settings
@@ -43,5 +43,5 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.session_secret = load_session_secret(settings)
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.add_exception_handler(CsrfFailed, _csrf_failed)
-    for module in (sign_in, account):
+    for module in (sign_in, account, oauth):
         app.include_router(module.router)

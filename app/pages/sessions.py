@@ -209,9 +209,11 @@ def _here(request: Request) -> str:
 
 async def require_leaver(request: Request, state: PageSession) -> SignedInLeaver:
     if state is None or state.profile_id is None:
-        had_cookie = COOKIE in request.cookies
+        # Timed out: a cookie came but named no live session (an anonymous session, such
+        # as one holding a pending OAuth request, has not timed out).
+        timed_out = COOKIE in request.cookies and state is None
         raise SignInRequired(
-            _here(request) if request.method == "GET" else None, timed_out=had_cookie
+            _here(request) if request.method == "GET" else None, timed_out=timed_out
         )
     return SignedInLeaver(state.profile_id, state)
 

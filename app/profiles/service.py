@@ -26,10 +26,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.log import AccessRecord, read_event_cte, record_reads, unrecorded
 from app.auth.pins import hash_pin, validate_pin
-from app.auth.principal import LIVE_CONDITION, Principal, Unconfirmed
+from app.auth.principal import LIVE_CONDITION, Principal, Unconfirmed, confirm_live
 from app.auth.tokens import InvalidToken
 from app.consent.catalogue import READ_ONLY_SECTIONS
-from app.consent.cuts import refresh_cuts, refresh_if_stale, refresh_stale_for_organisation
+from app.consent.cuts import (
+    compute_cut,
+    refresh_cuts,
+    refresh_if_stale,
+    refresh_stale_for_organisation,
+)
+from app.consent.policy import GrantScope
 from app.db import Database
 from app.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from app.models.base import utcnow
@@ -227,6 +233,91 @@ async def _fetch_cut(
             raise unrecorded() from exc
 
 
+# ---- Tokens bound to one grant (the authorization code flow, API.md §3 and §7) ----------
+#
+# Such a token sees that grant's leaves only, never its organisation's union, so the
+# stored per-organisation cut cannot serve it: the cut is computed from that one grant
+# by consent.policy.disclose (through cuts.compute_cut, the same rule the stored cuts
+# use). The profile row is share-locked while the grant is read and the access event
+# written: a revocation (which locks the profile first, see consent.cuts) waits for this
+# read to commit, and every read after it sees the grant ended. `version` and
+# `updated_at` are the organisation's cut's: they move whenever any leaf this token can
+# see changes (and, at most, more often).
+_UNDER_GRANT = """
+    SELECT p.id, p.data, g.id AS grant_id, g.fields, g.expires_at, g.explicit,
+           coalesce(c.version, 1) AS version, coalesce(c.updated_at, g.granted_at) AS updated_at
+      FROM consent_grants AS g
+      JOIN profiles AS p ON p.id = g.profile_id
+      LEFT JOIN disclosure_cuts AS c
+             ON c.profile_id = g.profile_id AND c.organisation_id = g.organisation_id
+     WHERE g.id = :grant_id AND g.organisation_id = :org
+       AND g.revoked_at IS NULL AND g.expires_at > :now {condition}
+       FOR SHARE OF p
+"""
+
+
+async def _read_under_grant(
+    session: AsyncSession,
+    principal: Principal,
+    now: datetime,
+    *,
+    profile_id: uuid.UUID | None = None,
+    updated_since: datetime | None = None,
+) -> dict[str, Any] | None:
+    """The one grant's cut of its profile, its access event written, or None."""
+    assert principal.grant_id is not None
+    params: dict[str, Any] = {"grant_id": principal.grant_id, "org": principal.org_id, "now": now}
+    condition = ""
+    if profile_id is not None:
+        condition += " AND g.profile_id = :pid"
+        params["pid"] = profile_id
+    if updated_since is not None:
+        condition += " AND coalesce(c.updated_at, g.granted_at) >= :since"
+        params["since"] = updated_since
+    row = (
+        await session.execute(text(_UNDER_GRANT.format(condition=condition)), params)
+    ).one_or_none()
+    if row is None:
+        return None
+    grant = GrantScope(row.grant_id, tuple(row.fields), row.expires_at, None, row.explicit)
+    cut = compute_cut(row.data, [grant], now)
+    # What is recorded is what is returned: the same `cut`.
+    await record_reads(
+        session,
+        organisation_id=principal.org_id,
+        client_id=principal.client_id,
+        records=[AccessRecord(row.id, cut.fields, cut.grant_ids)],
+    )
+    return _view(
+        {
+            "id": row.id,
+            "data": cut.data,
+            "fields": cut.fields,
+            "grant_ids": cut.grant_ids,
+            "version": row.version,
+            "updated_at": row.updated_at,
+        }
+    )
+
+
+async def _read_one_under_grant(
+    db: Database, principal: Principal, pid: uuid.UUID | None, now: datetime
+) -> dict[str, Any]:
+    async with db.sessionmaker() as session:
+        # The token's liveness (client and organisation active, jti not revoked) first,
+        # in the transaction that reads and records.
+        await confirm_live(session, principal)
+        view = (
+            await _read_under_grant(session, principal, now, profile_id=pid)
+            if pid is not None
+            else None
+        )
+        await session.commit()
+    if view is None:
+        raise NotFound("No such profile")
+    return view
+
+
 async def read_for_partner(db: Database, caller: Unconfirmed, profile_id: str) -> dict[str, Any]:
     """The consented cut of one profile, with its access event written, or NotFound.
 
@@ -234,7 +325,8 @@ async def read_for_partner(db: Database, caller: Unconfirmed, profile_id: str) -
     live, brings the organisation's stored cut and records the access event (autocommit,
     synchronous commit) before anything is returned. Only when no servable cut exists is
     more done: a stale one (a grant expired since it was decided) is recomputed and the
-    read tried once more.
+    read tried once more. A token bound to one grant (the authorization code flow) is
+    served that grant's cut instead (:func:`_read_under_grant`).
     """
     principal = caller.principal
     try:
@@ -242,6 +334,8 @@ async def read_for_partner(db: Database, caller: Unconfirmed, profile_id: str) -
     except ValueError:
         pid = None
     now = utcnow()
+    if principal.grant_id is not None:
+        return await _read_one_under_grant(db, principal, pid, now)
     row = await _fetch_cut(db, principal, pid, now)
     if row["id"] is None and row["live"] is True and pid is not None and principal.org_id:
         async with db.sessionmaker() as session:
@@ -271,6 +365,14 @@ async def list_for_partner(
     profile newly shared after that instant is listed."""
     now = utcnow()
     assert principal.org_id is not None  # a partner token always names its organisation
+    if principal.grant_id is not None:
+        # A token bound to one grant lists that grant's profile, or nothing: one item at
+        # most, so a cursor never leads anywhere (it is still checked).
+        if cursor is not None:
+            decode_cursor(cursor, datetime, uuid.UUID)
+            return {"items": [], "next_cursor": None}
+        view = await _read_under_grant(session, principal, now, updated_since=updated_since)
+        return {"items": [view] if view is not None else [], "next_cursor": None}
     await refresh_stale_for_organisation(session, principal.org_id, now)
     params: dict[str, Any] = {"org": principal.org_id, "now": now, "limit": limit + 1}
     sql = f"SELECT {_CUT_COLUMNS}" + _SERVABLE_TO_ORGANISATION.format(org=":org", now=":now")

@@ -1,7 +1,7 @@
 """The change feed: one row per change of what an organisation can see of a profile
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-02 00:10:00
 
 No foreign keys, as for access events: the feed outlives erasure (it holds no personal
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | None = "0011"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -147,6 +147,7 @@ async def test_create_client_and_use_it(
         "organisation_id",
         "name",
         "scopes",
+        "redirect_uris",
         "active",
         "created_at",
     }

@@ -252,6 +252,7 @@ async def test_jwks_and_metadata_are_public(client: httpx.AsyncClient, app: Fast
     assert meta["revocation_endpoint"] == "http://testserver/oauth/revoke"
     assert meta["introspection_endpoint"] == "http://testserver/oauth/introspect"
     assert meta["grant_types_supported"] == [
+        "authorization_code",
         "client_credentials",
         "urn:onward:grant-type:leaver-pin",
     ]

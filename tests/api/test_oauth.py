@@ -212,7 +212,10 @@ async def test_no_client_authentication_is_invalid_client(client: httpx.AsyncCli
             "invalid_request",
         ),
         ({"data": {"grant_type": "password"}}, "unsupported_grant_type"),
-        ({"data": {"grant_type": "authorization_code"}}, "unsupported_grant_type"),
+        (
+            {"data": {"grant_type": "urn:ietf:params:oauth:grant-type:device_code"}},
+            "unsupported_grant_type",
+        ),
     ],
 )
 async def test_malformed_requests(

@@ -235,6 +235,7 @@ async def test_request_body_examples_succeed_against_the_demo(
     tokens["leaver"] = (await send("post", "/oauth/token", None)).json()["access_token"]
     await send("post", "/oauth/token", None, example=1)
     await send("post", "/oauth/introspect", None, token=tokens["demo-partner"])
+    await send("post", "/oauth/par", None)  # the demo partner pushes a consent request
     await send("patch", "/v1/me", "leaver")
     await send("post", "/v1/me/consents", "leaver")
     referral = (await send("post", "/v1/me/referrals", "leaver")).json()
@@ -258,6 +259,12 @@ async def test_request_body_examples_succeed_against_the_demo(
     )
     await send("post", "/v1/admin/organisations", "admin")
     await send("post", "/v1/admin/clients", "admin")
+    await send(
+        "patch",
+        "/v1/admin/clients/{client_id}",
+        "admin",
+        path="/v1/admin/clients/demo-partner",
+    )
     await send("post", "/oauth/revoke", None)  # the leaver signs out (any token: 200)
 
     with_body = {(m, p) for m, p, operation in operations(spec) if "requestBody" in operation}
