@@ -465,7 +465,7 @@ CLIENTS = (
         "demo-partner",
         "Thames Valley Probation partner",
         "partner",
-        ["profiles:read", "referrals:read", "referrals:write"],
+        ["profiles:read", "referrals:read", "referrals:write", "webhooks:manage"],
     ),
     (
         "demo-provider",
@@ -547,6 +547,7 @@ async def seed_demo(db: Database, settings: Settings) -> dict[str, Any]:
                 )
             else:
                 existing.secret_hash = hash_secret(secret)
+                existing.scopes = scopes  # a demo made before a scope was added gets it
                 existing.active = True
             clients.append(
                 {

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     # FastAPI (the tests compare both).
     fast_paths: bool = True
 
+    # Let webhooks reach `http` URLs and private, loopback or link-local addresses
+    # (development and tests only; refused in production). See app/webhooks/urls.py.
+    webhooks_allow_private: bool = False
+
     # Sign-in throttling (API.md §0 "rate limits"). Unauthenticated sign-in attempts (the
     # PIN grant, the sign-in page) allowed per client address in any 60 seconds.
     sign_in_per_minute: int = Field(default=20, ge=1, le=100_000)
@@ -160,6 +164,10 @@ class Settings(BaseSettings):
                     ("DATABASE_URL must be set", self.database_url is None),
                     ("ONWARD_SIGNING_KEY_FILE must be set", self.signing_key_file is None),
                     ("ONWARD_ISSUER must be an https URL", not self.https),
+                    (
+                        "ONWARD_WEBHOOKS_ALLOW_PRIVATE must not be set",
+                        self.webhooks_allow_private,
+                    ),
                 )
                 if wrong
             ]

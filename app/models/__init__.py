@@ -6,6 +6,7 @@ from app.models.offers import *  # noqa: F403  (filled in by the offers work)
 from app.models.profiles import AccessEvent, ConsentGrant, DisclosureCut, Profile, ProfileChange
 from app.models.referrals import *  # noqa: F403  (filled in by the referrals work)
 from app.models.sign_in import PinAttempts, SignInAttempts
+from app.models.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 
 __all__ = [
     "AccessEvent",
@@ -19,4 +20,7 @@ __all__ = [
     "ProfileChange",
     "RevokedToken",
     "SignInAttempts",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
 ]
