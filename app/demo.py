@@ -468,7 +468,7 @@ CLIENTS = (
         "demo-partner",
         "Thames Valley Probation partner",
         "partner",
-        ["profiles:read", "referrals:read", "referrals:write"],
+        ["profiles:read", "referrals:read", "referrals:write", "webhooks:manage"],
     ),
     (
         "demo-provider",
@@ -551,6 +551,7 @@ async def seed_demo(db: Database, settings: Settings) -> dict[str, Any]:
                 )
             else:
                 existing.secret_hash = hash_secret(secret)
+                existing.scopes = scopes  # a demo made before a scope was added gets it
                 existing.active = True
                 existing.redirect_uris = list(_REDIRECT_URIS.get(client_id, ()))
             clients.append(

@@ -35,6 +35,7 @@ from app.api import (
     pin_reset,
     profiles,
     referrals,
+    webhooks,
     wellknown,
 )
 from app.api.fast import PartnerReadFastPath, TokenFastLane
@@ -48,6 +49,7 @@ from app.db import Database, make_database, make_engine, make_pool
 from app.errors import install_error_handlers
 from app.middleware import BodySizeLimit, HostCheck, ResponseHeaders
 from app.settings import Settings, get_settings
+from app.webhooks.delivery import deliver_backlog
 from app.workers import Periodic
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,10 @@ TAGS = [
     {"name": "offers", "description": "The support marketplace."},
     {"name": "openreferral", "description": "Open Referral UK (HSDS 3) export."},
     {"name": "referrals", "description": "Referrals and progress: plan and track."},
+    {
+        "name": "webhooks",
+        "description": "Signed webhooks for what changed (scope `webhooks:manage`).",
+    },
     {"name": "health", "description": "Probes."},
 ]
 
@@ -177,6 +183,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 # New access events are sealed at least every 10 s (API.md §10).
                 Periodic("log-sealer", 5.0, lambda: seal_pending(sessionmaker, tokens)),
             ]
+            allow_private = settings.webhooks_allow_private
+            workers.append(
+                # The outbox: sent about a second after the change commits, by any replica.
+                Periodic(
+                    "webhook-delivery",
+                    1.0,
+                    lambda: deliver_backlog(sessionmaker, allow_private=allow_private),
+                )
+            )
         for worker in workers:
             worker.start()
         # What start-up made (routes, schemas, pydantic validators) lives as long as the
@@ -254,6 +269,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         offers,
         openreferral,
         referrals,
+        webhooks,
     ):
         app.include_router(module.router)
     # The leaver's pages (API.md §8): their routes, sessions and page-level answers.

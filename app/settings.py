@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     # FastAPI (the tests compare both).
     fast_paths: bool = True
 
+    # Let webhooks reach `http` URLs and private, loopback or link-local addresses
+    # (development and tests only; refused in production). See app/webhooks/urls.py.
+    webhooks_allow_private: bool = False
+
     # Sign-in throttling (API.md §0 "rate limits"). Unauthenticated sign-in attempts (the
     # PIN grant, the sign-in page) allowed per client address in any 60 seconds.
     sign_in_per_minute: int = Field(default=20, ge=1, le=100_000)
@@ -186,6 +190,10 @@ class Settings(BaseSettings):
                         self.session_secret is None
                         or self.session_secret.get_secret_value().lower() in PLACEHOLDER_SECRETS
                         or len(self.session_secret.get_secret_value()) < 32,
+                    ),
+                    (
+                        "ONWARD_WEBHOOKS_ALLOW_PRIVATE must not be set",
+                        self.webhooks_allow_private,
                     ),
                 )
                 if wrong

@@ -38,6 +38,8 @@ def settings() -> Settings:
         issuer="http://testserver",
         database_url=None,
         background_tasks=False,
+        # Webhook tests deliver to a receiver on 127.0.0.1; the SSRF tests turn it off.
+        webhooks_allow_private=True,
     )
 
 

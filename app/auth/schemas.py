@@ -13,7 +13,13 @@ from app.errors import refuse_nul
 
 OrganisationKind = Literal["provider", "partner", "establishment", "operator"]
 ClientScope = Literal[
-    "admin", "offers:write", "profiles:create", "profiles:read", "referrals:read", "referrals:write"
+    "admin",
+    "offers:write",
+    "profiles:create",
+    "profiles:read",
+    "referrals:read",
+    "referrals:write",
+    "webhooks:manage",
 ]
 
 
@@ -83,7 +89,7 @@ class ClientCreate(_Request):
     name: str = Field(min_length=1, max_length=200, examples=["Case management system"])
     scopes: list[ClientScope] = Field(
         min_length=1,
-        max_length=6,
+        max_length=7,
         description="Any of the client scopes; `self` is only ever in a leaver's token.",
         examples=[["profiles:read", "referrals:read"]],
     )

@@ -10,6 +10,7 @@ PROFILES_CREATE: Final = "profiles:create"
 PROFILES_READ: Final = "profiles:read"
 REFERRALS_READ: Final = "referrals:read"
 REFERRALS_WRITE: Final = "referrals:write"
+WEBHOOKS_MANAGE: Final = "webhooks:manage"
 SELF: Final = "self"
 
 ALL_SCOPES: Final = (
@@ -19,6 +20,7 @@ ALL_SCOPES: Final = (
     PROFILES_READ,
     REFERRALS_READ,
     REFERRALS_WRITE,
+    WEBHOOKS_MANAGE,
     SELF,
 )
 # `self` is only ever in a leaver's token; a client can hold any of the others.
@@ -31,6 +33,7 @@ SCOPE_DESCRIPTIONS: Final = {
     PROFILES_READ: "Read the profile fields leavers have consented to share with you",
     REFERRALS_READ: "Read referrals made to your organisation",
     REFERRALS_WRITE: "Move referrals to your organisation through their statuses",
+    WEBHOOKS_MANAGE: "Register and manage your organisation's webhooks",
     SELF: "A leaver's own profile, consents, referrals and access log",
 }
 

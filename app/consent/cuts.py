@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.consent.policy import GrantScope, disclose
 from app.models.base import utcnow
 from app.models.profiles import ConsentGrant, DisclosureCut, Profile, ProfileChange
+from app.webhooks.outbox import enqueue
 
 # "Valid until further notice": a cut with no expiring grant behind it (an empty one).
 FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
@@ -97,6 +98,13 @@ def _changed_at(stored: DisclosureCut, now: datetime) -> datetime:
     if NEVER < valid_until <= now:
         return valid_until
     return now
+
+
+def _grant_behind(change: str, old: DisclosureCut | None, cut: Cut) -> uuid.UUID | None:
+    """The one grant that made a ``shared`` or ``unshared`` change, for the webhook
+    payload; None when several did, or for ``updated``."""
+    grants = cut.grant_ids if change == "shared" else (old.grant_ids if old else [])
+    return grants[0] if change != "updated" and len(grants) == 1 else None
 
 
 async def lock_profile(session: AsyncSession, profile_id: uuid.UUID) -> dict[str, Any] | None:
@@ -185,6 +193,14 @@ async def refresh_cuts(
                         type=change,
                         at=changed_at,
                     )
+                )
+                # Its webhook messages, in the same transaction (the outbox).
+                await enqueue(
+                    session,
+                    org,
+                    f"profile.{change}",
+                    {"profile_id": profile_id, "grant_id": _grant_behind(change, old, cut)},
+                    at=changed_at,
                 )
             values.update(
                 data=cut.data,

@@ -16,6 +16,7 @@ from app.models.profiles import (
 from app.models.referrals import *  # noqa: F403  (filled in by the referrals work)
 from app.models.sign_in import PinAttempts, SignInAttempts
 from app.models.web_sessions import WebSession
+from app.models.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 
 __all__ = [
     "AccessEvent",
@@ -34,4 +35,7 @@ __all__ = [
     "RevokedToken",
     "SignInAttempts",
     "WebSession",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
 ]

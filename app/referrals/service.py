@@ -37,6 +37,7 @@ from app.models.base import check_in, utcnow
 from app.offers.service import london_today
 from app.pagination import newest_first, page_of
 from app.referrals.status import OPEN, is_terminal, leaver_may_withdraw, provider_may_move
+from app.webhooks.outbox import enqueue
 
 REFERRAL_PURPOSE = "referral"
 NOT_TAKING_REFERRALS = "The offer does not exist or is not taking referrals"
@@ -342,6 +343,13 @@ async def create_referral(
         )
     )
     await session.flush()
+    await enqueue(
+        session,
+        offer.organisation_id,
+        "referral.created",
+        {"profile_id": principal.profile_id, "referral_id": referral_id, "grant_id": grant["id"]},
+        at=now,
+    )
     return {
         "id": referral_id,
         "offer": {"id": offer.id, "title": offer.offer_title},
@@ -436,8 +444,19 @@ async def withdraw_referral(
             collection_method=collection_method,
             assisted_by=assisted_by,
         )
-        await _record(
+        withdrawn_at = await _record(
             session, referral, "withdrawn", note=None, actor_client_id=principal.client_id
+        )
+        await enqueue(
+            session,
+            referral.organisation_id,
+            "referral.withdrawn",
+            {
+                "profile_id": referral.profile_id,
+                "referral_id": referral.id,
+                "grant_id": referral.grant_id,
+            },
+            at=withdrawn_at,
         )
         live = False
     return (await _views(session, principal, [(referral, title, name, live)]))[0]

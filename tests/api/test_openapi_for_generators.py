@@ -71,6 +71,11 @@ async def test_operation_ids_are_unique_meaningful_camel_case(client: httpx.Asyn
     assert by_route[("post", "/v1/me/referrals")] == "createReferral"
     assert by_route[("post", "/oauth/token")] == "issueToken"
     assert by_route[("patch", "/v1/me")] == "patchMe"
+    assert by_route[("post", "/v1/webhooks")] == "createWebhook"
+    assert by_route[("get", "/v1/webhooks")] == "listWebhooks"
+    assert by_route[("delete", "/v1/webhooks/{webhook_id}")] == "deleteWebhook"
+    assert by_route[("post", "/v1/webhooks/{webhook_id}/rotate-secret")] == "rotateWebhookSecret"
+    assert by_route[("get", "/v1/webhooks/{webhook_id}/deliveries")] == "listWebhookDeliveries"
 
 
 async def test_components_have_unique_plain_names_and_titles(client: httpx.AsyncClient) -> None:
@@ -257,6 +262,9 @@ async def test_request_body_examples_succeed_against_the_demo(
         "demo-provider",
         path=f"/v1/offers/{demo_ids.TRAVEL_OFFER_ID}",
     )
+    # The demo partner registers a webhook (the example's host resolves publicly; the test
+    # settings allow any address, so it is not resolved here).
+    await send("post", "/v1/webhooks", "demo-partner")
     await send("post", "/v1/admin/organisations", "admin")
     await send("post", "/v1/admin/clients", "admin")
     await send(
