@@ -317,12 +317,23 @@ def week_spans(start: datetime, end: datetime) -> list[tuple[int, int]]:
     """Half-open spans of week minutes covering every wall-clock minute a London clock
     shows from ``start`` to ``end`` (a superset: it may add the hour skipped in spring).
     An offer whose weekly hours meet none of them is not open at any instant between."""
-    wall = _aware(end).astimezone(LONDON).replace(tzinfo=None) - _aware(start).astimezone(
-        LONDON
-    ).replace(tzinfo=None)
-    if wall >= timedelta(days=7) or end - start >= timedelta(days=7):
-        return [(0, 7 * MINUTES_PER_DAY)]
-    lo, hi = week_minute(start), week_minute(end) + 1
-    if lo < hi:
+    local_start = _aware(start).astimezone(LONDON)
+    local_end = _aware(end).astimezone(LONDON)
+    floor = {"second": 0, "microsecond": 0, "tzinfo": None}
+    wall = local_end.replace(**floor) - local_start.replace(**floor)  # type: ignore[arg-type]
+    # When the clocks go back in between, the clock shows up to that much earlier than at
+    # ``start`` (just after the change) and that much later than at ``end`` (just before).
+    back = max(
+        timedelta(0),
+        (local_start.utcoffset() or timedelta(0)) - (local_end.utcoffset() or timedelta(0)),
+    )
+    back_minutes = int(back.total_seconds() // 60)
+    length = int(wall.total_seconds() // 60) + 1 + 2 * back_minutes
+    week = 7 * MINUTES_PER_DAY
+    if length >= week or end - start >= timedelta(days=7):
+        return [(0, week)]
+    lo = (week_minute(start) - back_minutes) % week
+    hi = lo + max(1, length)
+    if hi <= week:
         return [(lo, hi)]
-    return [(0, hi), (lo, 7 * MINUTES_PER_DAY)]
+    return [(0, hi - week), (lo, week)]
