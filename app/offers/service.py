@@ -551,19 +551,20 @@ def _first_ordering(leaver: matching.Leaver, within_hours: int) -> tuple[str, di
         if level:
             need_cases.append(f"WHEN :m_cat{i} THEN {int(level)}")
             params[f"m_cat{i}"] = category
-    need = f"CASE o.category {' '.join(need_cases)} ELSE 0 END" if need_cases else "0"
+    terms = [f"(o.week_hours && {_AS_MULTIRANGE.format('m_window')}) DESC", f"{_FULL_SQL} ASC"]
+    # (A constant is left out: ORDER BY 0 would name a column by position.)
+    if need_cases:
+        terms.append(f"CASE o.category {' '.join(need_cases)} ELSE 0 END DESC")
     buckets = []
     for i, hours in enumerate(_BUCKET_HOURS):
         if hours >= within_hours:
             break
         buckets.append(f"WHEN o.week_hours && {_AS_MULTIRANGE.format(f'm_b{i}')} THEN {i}")
         params[f"m_b{i}"] = _multirange(schedule_spans(release, release + timedelta(hours=hours)))
-    bucket = f"CASE {' '.join(buckets)} ELSE {len(buckets)} END" if buckets else "0"
-    order = (
-        f"(o.week_hours && {_AS_MULTIRANGE.format('m_window')}) DESC, "
-        f"{_FULL_SQL} ASC, {need} DESC, {bucket} ASC, o.created_at DESC, o.id DESC"
-    )
-    return order, params
+    if buckets:
+        terms.append(f"CASE {' '.join(buckets)} ELSE {len(buckets)} END ASC")
+    terms += ["o.created_at DESC", "o.id DESC"]
+    return ", ".join(terms), params
 
 
 async def offers_for_leaver(
