@@ -265,15 +265,22 @@ def _segments(schedule: Schedule, day: date) -> Iterator[tuple[datetime, datetim
         yield start, end, True
         return
     weekday = day.weekday()
+    todays = [p for p in schedule.periods if p.day == weekday]
+    if not todays:
+        yield start, end, False
+        return
     cuts = {start, *changes}
-    for period in schedule.periods:
-        if period.day == weekday:
-            cuts.update(_wall_instants_cached(day, period.opens))
-            cuts.update(_wall_instants_cached(day, period.closes))
+    for period in todays:
+        cuts.update(_wall_instants_cached(day, period.opens))
+        cuts.update(_wall_instants_cached(day, period.closes))
     points = sorted(c for c in cuts if start <= c < end)
     for i, point in enumerate(points):
         following = points[i + 1] if i + 1 < len(points) else end
-        yield point, following, is_open(schedule, point)
+        # The day is not closed: open when the wall clock is inside one of its periods
+        # (the rule of is_open, without checking the day again).
+        local = point.astimezone(LONDON)
+        minute = local.hour * 60 + local.minute
+        yield point, following, any(p.opens <= minute < p.closes for p in todays)
 
 
 def next_open_at(
