@@ -46,6 +46,7 @@ openapi: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench.matching
 
 clean:
 	rm -rf $(VENV) .onward-test .mypy_cache .ruff_cache .pytest_cache

@@ -5,6 +5,13 @@ Thames Valley (ONS codes and town-centre coordinates as in the reference data), 
 seven resettlement pathways plus wellbeing and practical help: weekday, evening and
 Saturday hours, always-open lines and a few meet-at-gate services.
 
+The Friday-release story (API.md §4): the demo leavers walk out on the coming Friday at
+15:30, Marcus from HMP Bullingdon (BLI) and Jade from HMP/YOI Bronzefield (BZI), both to
+Reading. Marcus, with a high accommodation need, sees Reading's night shelter (opening at
+20:00, open on bank holidays) first; gate pick-ups name the prisons whose gate they meet;
+a weekend housing line opens on Saturday morning; the housing clinic closes over
+Christmas and New Year, and offices with weekly hours shut on bank holidays.
+
 Idempotent: every row has a fixed id (UUID 5 from its name), so a second run adds nothing.
 Client secrets are never stored in clear, so to print working credentials each run
 **rotates the demo clients' secrets** (earlier demo secrets stop working). The two demo
@@ -14,7 +21,7 @@ leavers keep fixed references and PINs (printed); their profiles are created onc
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -65,21 +72,25 @@ PROVIDERS: dict[str, list[tuple[str, str, list[str], Any, dict[str, Any]]]] = {
             "practical",
             ["reading", "oxford", "slough", "milton_keynes"],
             [*OFFICE, ("sat", "08:00", "16:00")],
-            {"gate": True, "tags": ["gate", "transport", "accompaniment"]},
+            {
+                "gate": ["BLI", "HCI", "GNI", "SPI"],
+                "workers": ["woman", "man"],
+                "tags": ["gate", "transport", "accompaniment"],
+            },
         ),
         (
             "Travel to your first appointments",
             "practical",
             ["aylesbury", "banbury"],
             OFFICE,
-            {"gate": True, "tags": ["transport"]},
+            {"gate": ["AYI", "WDI"], "tags": ["transport"]},
         ),
         (
             "Restart advocacy drop-in",
             "attitudes_behaviour",
             ["reading"],
             OFFICE_SAT,
-            {"tags": ["advocacy", "referral"]},
+            {"workers": ["woman", "man"], "tags": ["advocacy", "referral"]},
         ),
     ],
     "Kennet Housing Trust": [
@@ -89,14 +100,21 @@ PROVIDERS: dict[str, list[tuple[str, str, list[str], Any, dict[str, Any]]]] = {
             ["reading"],
             [(d, "20:00", "24:00") for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")]
             + [(d, "00:00", "08:00") for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")],
-            {"tags": ["shelter", "night"]},
+            {"bank_holidays": True, "tags": ["shelter", "night"]},
         ),
         (
             "Housing options clinic",
             "accommodation",
             ["reading", "wokingham", "newbury"],
             OFFICE_SAT,
-            {"tags": ["housing", "tenancy"]},
+            {"christmas_closure": True, "tags": ["housing", "tenancy"]},
+        ),
+        (
+            "Weekend housing advice line",
+            "accommodation",
+            [],
+            [("sat", "09:00", "21:00"), ("sun", "09:00", "21:00")],
+            {"modes": ["phone"], "bank_holidays": True, "tags": ["housing", "weekend"]},
         ),
         (
             "Rent deposit scheme",
@@ -112,14 +130,19 @@ PROVIDERS: dict[str, list[tuple[str, str, list[str], Any, dict[str, Any]]]] = {
             "wellbeing",
             ["oxford", "abingdon"],
             OFFICE_SAT,
-            {"genders": ["woman"], "cohorts": ["women"], "tags": ["women", "key worker"]},
+            {
+                "genders": ["woman"],
+                "cohorts": ["women"],
+                "workers": ["woman"],
+                "tags": ["women", "key worker"],
+            },
         ),
         (
             "Women's gate pick-up from Bronzefield",
             "practical",
             ["oxford", "reading", "slough"],
             OFFICE,
-            {"gate": True, "genders": ["woman"], "cohorts": ["women"]},
+            {"gate": ["BZI"], "genders": ["woman"], "cohorts": ["women"], "workers": ["woman"]},
         ),
         (
             "Safe housing for women",
@@ -323,7 +346,7 @@ PROVIDERS: dict[str, list[tuple[str, str, list[str], Any, dict[str, Any]]]] = {
             {
                 "cohorts": ["short_sentence"],
                 "local": True,
-                "gate": True,
+                "gate": ["BLI"],
                 "tags": ["short sentence"],
             },
         ),
@@ -385,7 +408,7 @@ PROVIDERS: dict[str, list[tuple[str, str, list[str], Any, dict[str, Any]]]] = {
             "accommodation",
             ["bracknell", "maidenhead", "slough"],
             [*OFFICE, ("sat", "09:00", "17:00"), ("sun", "10:00", "16:00")],
-            {"gate": True, "tags": ["bed", "emergency"]},
+            {"gate": ["BZI", "BLI"], "tags": ["bed", "emergency"]},
         ),
         (
             "Tenancy sustainment visits",
@@ -402,9 +425,27 @@ def _id(*parts: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, "/".join(parts))
 
 
+def _christmas_closure(today: date) -> list[dict[str, str]]:
+    """Closed from Christmas Eve to New Year's Day: this year's, or next once it is past."""
+    year = today.year if today <= date(today.year, 12, 24) else today.year + 1
+    return [
+        {
+            "from": date(year, 12, 24).isoformat(),
+            "until": date(year + 1, 1, 1).isoformat(),
+            "note": "Closed for Christmas and New Year",
+        }
+    ]
+
+
 def _offer_body(
-    title: str, category: str, towns: list[str], hours: Any, extras: dict[str, Any]
+    title: str,
+    category: str,
+    towns: list[str],
+    hours: Any,
+    extras: dict[str, Any],
+    today: date | None = None,
 ) -> OfferCreate:
+    today = today or datetime.now(UTC).astimezone(LONDON).date()
     places = [TOWNS[t] for t in towns]
     weekly = [] if hours == ALWAYS else [{"day": d, "opens": o, "closes": c} for d, o, c in hours]
     return OfferCreate.model_validate(
@@ -433,7 +474,9 @@ def _offer_body(
             },
             "delivery": {
                 "modes": extras.get("modes", ["in_person"]),
-                "meet_at_gate": extras.get("gate", False),
+                "meet_at_gate": bool(extras.get("gate")),
+                "gate_establishments": extras.get("gate", []),
+                "worker_genders": extras.get("workers", []),
             },
             "locations": [
                 {
@@ -447,7 +490,12 @@ def _offer_body(
             ]
             if "phone" not in extras.get("modes", [])
             else [],
-            "schedule": {"always_open": hours == ALWAYS, "weekly": weekly},
+            "schedule": {
+                "always_open": hours == ALWAYS,
+                "weekly": weekly,
+                "open_on_bank_holidays": extras.get("bank_holidays", False),
+                "closures": _christmas_closure(today) if extras.get("christmas_closure") else [],
+            },
             "contact": {
                 "phone": "0118 496 0000",
                 "email": "hello@example.org",
@@ -478,8 +526,12 @@ CLIENTS = (
     ),
 )
 
-LEAVERS = (
-    # reference, PIN, profile
+# reference, PIN, name, gender, date of birth, release area, needs, sentence months, and
+# the rest of the release section and the key worker.
+LEAVERS: tuple[
+    tuple[str, str, str, str, str, str, dict[str, str], int, dict[str, Any], dict[str, Any]],
+    ...,
+] = (
     (
         "ONW-DEM0-0001",
         "482915",
@@ -489,6 +541,9 @@ LEAVERS = (
         "E06000038",
         {"accommodation": "high", "finance_id": "medium", "health": "low"},
         8,
+        # Local connections not given: offers that need one say she may need it.
+        {"establishment": "HMP/YOI Bronzefield", "establishment_code": "BZI"},
+        {"name": "Ann Lee", "organisation": "Isis Women's Centre", "phone": "01865 496000"},
     ),
     (
         "ONW-DEM0-0002",
@@ -496,9 +551,22 @@ LEAVERS = (
         "Marcus",
         "man",
         "1988-09-30",
-        "E07000178",
-        {"education_work": "high", "drugs_alcohol": "medium", "children_families": "medium"},
+        "E06000038",
+        {
+            "accommodation": "high",
+            "education_work": "medium",
+            "drugs_alcohol": "medium",
+            "children_families": "low",
+        },
         30,
+        {
+            "establishment": "HMP Bullingdon",
+            "establishment_code": "BLI",
+            # Family in Reading, worked in Oxford: the Newbury rent deposit scheme, which
+            # needs a local connection to West Berkshire, is left out (and explained).
+            "local_connections": ["E06000038", "E07000178"],
+        },
+        {},
     ),
 )
 
@@ -566,7 +634,7 @@ async def seed_demo(db: Database, settings: Settings) -> dict[str, Any]:
 
         leavers = []
         release_at = next_friday_afternoon(datetime.now(UTC))
-        for reference, pin, name, gender, born, area, needs, months in LEAVERS:
+        for reference, pin, name, gender, born, area, needs, months, more, worker in LEAVERS:
             row = (
                 await session.execute(select(Profile).where(Profile.reference == reference))
             ).scalar_one_or_none()
@@ -585,12 +653,13 @@ async def seed_demo(db: Database, settings: Settings) -> dict[str, Any]:
                                 "date_of_birth": born,
                             },
                             "release": {
-                                "establishment": "HMP Bullingdon",
                                 "expected_at": release_at.isoformat().replace("+00:00", "Z"),
                                 "area": area,
                                 "on_licence": True,
                                 "sentence_months": months,
+                                **more,
                             },
+                            "key_worker": worker or None,
                             # Validated like any profile: a stored document the schema refuses (as
                             # `"notes": ""` once was) turns every read of it into a 500.
                             "needs": {k: {"level": v} for k, v in needs.items()},

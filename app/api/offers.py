@@ -85,11 +85,20 @@ async def create_offer(
     "/v1/offers",
     response_model=OfferPage,
     summary="Search the public catalogue",
-    responses=_INVALID,
+    responses=problem(401, "Invalid token (none is needed)") | _INVALID,
 )
 async def list_offers(
     session: Session,
     response: Response,
+    principal: Annotated[Principal | None, Depends(optional_principal)],
+    organisation_id: Annotated[
+        uuid.UUID | None,
+        Query(
+            description="Offers of this organisation. With that organisation's "
+            "`offers:write` token: all of its offers in every status (drafts, paused, "
+            "withdrawn, out of date), newest first; otherwise its published offers."
+        ),
+    ] = None,
     category: Category | None = None,
     area: Annotated[
         str | None,
@@ -121,6 +130,9 @@ async def list_offers(
     * `q`: full text over title, summary, description and tags (web-search syntax:
       `"exact phrase"`, `-not`, `or`).
     * `near=lat,lon` with `radius_km` (default 25, at most 500).
+    * `organisation_id`: that organisation's offers; its own `offers:write` token lists
+      them in every status (the other filters still apply). A token, when sent, must be
+      valid.
     """
     if open_at is not None and open_at.tzinfo is None:
         raise ValidationFailed("open_at needs a UTC offset", loc=["query", "open_at"])
@@ -140,10 +152,22 @@ async def list_offers(
         radius_km=radius_km if radius_km is not None else 25.0,
         limit=limit,
         cursor=cursor,
+        organisation_id=organisation_id,
+        owner=_is_owner(principal, organisation_id),
     )
     items, next_cursor = await service.search_offers(session, query)
-    response.headers["Cache-Control"] = PUBLIC_CACHE
+    # The owner's list holds drafts: never kept by a shared cache.
+    response.headers["Cache-Control"] = "no-store" if query.owner else PUBLIC_CACHE
     return {"items": items, "next_cursor": next_cursor}
+
+
+def _is_owner(principal: Principal | None, organisation_id: uuid.UUID | None) -> bool:
+    return (
+        principal is not None
+        and organisation_id is not None
+        and S.OFFERS_WRITE in principal.scopes
+        and principal.organisation_id == organisation_id
+    )
 
 
 def _parse_near(near: str | None) -> tuple[float, float] | None:
@@ -233,16 +257,34 @@ async def list_my_offers(
     principal: Leaver,
     session: Session,
     within_hours: Annotated[int, Query(ge=1, le=336)] = 72,
+    explain: Annotated[
+        bool, Query(description="Add `excluded`: offers you need but cannot use, and why.")
+    ] = False,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
-    """The published offers you are eligible for (gender, age from your date of birth,
-    cohorts, release area and local connection), best first: by your need in the offer's
-    pathway, then by how soon after your release (`release.expected_at`, or now when it is
-    unknown) each is open. `next_open_at` is the first opening at or after the release, in
-    UTC (the release itself for an always-open offer); an opening within `within_hours`
-    (1–336, default 72) counts as soon. `reasons` says why, in plain words."""
+    """The published offers you are eligible for, best first, by the release-day matching
+    rules (API.md §4). R is your release (`release.expected_at`, or now when unknown).
+
+    * **Eligible**: gender, age from your date of birth, cohorts, and local connection: an
+      offer that needs one is listed when your `release.local_connections` meet its areas,
+      and with the reason "You may need a local connection to …" when you have not said
+      where you have connections.
+    * **When you can be there**: R plus 30 minutes plus the straight line from your prison
+      (`release.establishment_code`) to its nearest place at 30 km/h (R for phone and
+      online offers). `next_open_at` (UTC) is the first time from then that it is open
+      with at least 30 minutes left: bank holidays in England and Wales close weekly hours
+      unless the offer opens on them, and its closures close it.
+    * **Order**: open within `within_hours` (1–336, default 72) of R first; not full; your
+      need in its pathway; earlier `next_open_at`; a worker of the gender you prefer;
+      nearer your release area's town; title.
+    * `reasons` says why, in plain words, and only what is true.
+    * `explain=true` adds `excluded`: up to 20 offers in categories you need that you are
+      not eligible for, each with why."""
     items, next_cursor = await service.offers_for_leaver(
         session, principal.profile_id, within_hours=within_hours, limit=limit, cursor=cursor
     )
-    return {"items": items, "next_cursor": next_cursor}
+    answer: dict[str, Any] = {"items": items, "next_cursor": next_cursor}
+    if explain:
+        answer["excluded"] = await service.excluded_for_leaver(session, principal.profile_id)
+    return answer

@@ -91,6 +91,12 @@ FIELDS: tuple[Field, ...] = (
         "The establishment released from, up to 200 characters.",
     ),
     Field(
+        "release.establishment_code",
+        "Releasing prison code",
+        "standard",
+        "The prison's three-letter HMPPS code (e.g. BLI, HMP Bullingdon).",
+    ),
+    Field(
         "release.expected_at",
         "Expected release",
         "standard",
@@ -102,8 +108,23 @@ FIELDS: tuple[Field, ...] = (
         "standard",
         "ONS local authority code of the area released to (e.g. E06000038 Reading).",
     ),
+    Field(
+        "release.local_connections",
+        "Local connections",
+        "standard",
+        "ONS codes of up to 20 areas where the leaver has a local connection (lived, worked "
+        "or has family).",
+    ),
     Field("release.on_licence", "On licence", "standard", "Whether released on licence."),
     Field("release.sentence_months", "Sentence length", "standard", "In months."),
+    Field("key_worker.name", "Key worker's name", "standard", "Up to 100 characters."),
+    Field(
+        "key_worker.organisation",
+        "Key worker's organisation",
+        "standard",
+        "Up to 200 characters.",
+    ),
+    Field("key_worker.phone", "Key worker's phone number", "standard", "Up to 40 characters."),
     _need("accommodation", "Accommodation"),
     _need("attitudes_behaviour", "Attitudes, thinking and behaviour"),
     _need("children_families", "Children and families"),

@@ -24,6 +24,7 @@ from pydantic import (
 from app.consent import catalogue
 from app.consent.schemas import OrganisationRef
 from app.errors import refuse_nul
+from app.offers.places import ESTABLISHMENT_CODES
 from app.offers.schedule import parse_hhmm
 
 Category = Literal[
@@ -70,6 +71,14 @@ def _area(code: str) -> str:
     return code
 
 
+def _establishment(code: str) -> str:
+    if code not in ESTABLISHMENT_CODES:
+        raise ValueError(
+            "must be the three-letter HMPPS code of a prison we know, such as BLI (Bullingdon)"
+        )
+    return code
+
+
 def _field_path(path: str) -> str:
     if path not in CATALOGUE_PATHS:
         raise ValueError("must be a path of the field catalogue (GET /v1/consent/fields)")
@@ -80,6 +89,14 @@ Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_
 # Checked by the validators (plain-words messages); the schema declares the same rules.
 AreaCode = Annotated[
     str, Field(json_schema_extra={"pattern": ONS_CODE.pattern}), AfterValidator(_area)
+]
+EstablishmentCode = Annotated[
+    str,
+    Field(
+        description="HMPPS three-letter establishment code (e.g. BLI, HMP Bullingdon).",
+        json_schema_extra={"enum": list(ESTABLISHMENT_CODES)},
+    ),
+    AfterValidator(_establishment),
 ]
 FieldPath = Annotated[
     str,
@@ -124,7 +141,8 @@ class Eligibility(_Request):
     )
     requires_local_connection: bool = Field(
         default=False,
-        description="Only people released to one of `areas` are eligible (needs `areas`).",
+        description="Only people with a local connection (`release.local_connections`) to "
+        "one of `areas` are eligible (needs `areas`); with `false` anyone may use it.",
     )
 
     @model_validator(mode="after")
@@ -141,6 +159,23 @@ class Delivery(_Request):
         default_factory=list, max_length=4
     )
     meet_at_gate: bool = Field(default=False, description="Meets the person at the prison gate.")
+    gate_establishments: Annotated[list[EstablishmentCode], AfterValidator(_unique)] = Field(
+        default_factory=list,
+        max_length=20,
+        description="HMPPS codes of the prisons whose gate it meets people at (needs "
+        "`meet_at_gate`).",
+    )
+    worker_genders: Annotated[list[Literal["woman", "man"]], AfterValidator(_unique)] = Field(
+        default_factory=list,
+        max_length=2,
+        description="Who can be the named worker; empty: not said.",
+    )
+
+    @model_validator(mode="after")
+    def _gates_need_meeting(self) -> Delivery:
+        if self.gate_establishments and not self.meet_at_gate:
+            raise ValueError("gate_establishments needs meet_at_gate")
+        return self
 
 
 class Location(_Request):
@@ -178,12 +213,36 @@ class OpeningPeriod(_Request):
         return self
 
 
+class Closure(_Request):
+    """Closed on every London date from `from` to `until`, both included."""
+
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    from_: date = Field(alias="from", description="First closed date (Europe/London).")
+    until: date = Field(description="Last closed date, included.")
+    note: str = Field(default="", max_length=200, description="Why, in plain words.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Closure:
+        if self.until < self.from_:
+            raise ValueError("until must not be before from")
+        return self
+
+
 class OpeningHours(_Request):
     always_open: bool = False
     weekly: list[OpeningPeriod] = Field(
         default_factory=list,
         max_length=50,
         description="Several periods a day are allowed. Times follow the clocks (GMT/BST).",
+    )
+    open_on_bank_holidays: bool = Field(
+        default=False,
+        description="Open on bank holidays in England and Wales; by default weekly hours do "
+        "not apply on them (an always-open offer stays open).",
+    )
+    closures: list[Closure] = Field(
+        default_factory=list, max_length=50, description="Dates it is closed (any offer)."
     )
 
 
@@ -295,13 +354,33 @@ class OfferPage(BaseModel):
 
 class OfferMatch(BaseModel):
     offer: Offer
-    score: float = Field(description="Higher ranks first.")
+    score: float = Field(
+        description="Points behind the order, never higher than the item before it: 1000 "
+        "when it opens within the window, 100 when not full, 10 per level of your need in "
+        "its pathway, up to 9 for how soon it opens."
+    )
     reasons: list[str] = Field(description="Why it is listed, in plain words.")
     next_open_at: datetime | None = Field(
-        description="First opening at or after the release (UTC); null when no set hours."
+        description="The first time at or after the release you can be there while it is "
+        "open with 30 minutes left (UTC); null when it has no set hours."
     )
+
+
+class OfferRef(BaseModel):
+    id: uuid.UUID
+    title: str
+
+
+class OfferExclusion(BaseModel):
+    offer: OfferRef
+    reasons: list[str] = Field(description="Why you cannot use it, in plain words.")
 
 
 class OfferMatchPage(BaseModel):
     items: list[OfferMatch]
     next_cursor: str | None = None
+    excluded: list[OfferExclusion] | None = Field(
+        default=None,
+        description="With `?explain=true` only: up to 20 offers in categories you need that "
+        "you are not eligible for, and why.",
+    )

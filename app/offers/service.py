@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, text, update
@@ -26,14 +26,20 @@ from app.models import Offer as OfferRow
 from app.models import OfferLocation, Profile, Referral
 from app.offers import matching
 from app.offers.schedule import DAYS, LONDON, MINUTES_PER_DAY, london_day_minute, parse_hhmm
-from app.offers.schemas import Offer, OfferCreate, OfferMatch
+from app.offers.schedule import week_spans as schedule_spans
+from app.offers.schemas import (
+    CATEGORIES,
+    Offer,
+    OfferCreate,
+    OfferExclusion,
+    OfferMatch,
+    OfferRef,
+)
 from app.pagination import decode_cursor, encode_cursor, page_of
 from app.referrals.status import OCCUPYING
 
 EARTH_RADIUS_KM = 6371.0088
 ANYONE = "*"
-# Matching reads at most this many candidate offers (newest first) per request.
-MATCH_CANDIDATE_CAP = 5000
 
 
 # --- full-text search: what the caller typed, made safe for websearch_to_tsquery --------
@@ -114,7 +120,7 @@ _COLUMNS = (
 )
 
 
-def _to_offer(row: Any, active: int = 0) -> Offer:
+def _to_offer(row: Any, active: int = 0, *, full: bool | None = None) -> Offer:
     body = dict(row.body)
     body.pop("status", None)
     return Offer.model_validate(
@@ -124,7 +130,7 @@ def _to_offer(row: Any, active: int = 0) -> Offer:
             "organisation": OrganisationRef(id=row.organisation_id, name=row.organisation_name),
             "status": row.status,
             "capacity": row.capacity,
-            "full": is_full(row.capacity, active),
+            "full": is_full(row.capacity, active) if full is None else full,
             "version": row.version,
             "created_at": row.created_at,
             "updated_at": row.updated_at,
@@ -331,6 +337,9 @@ class CatalogueQuery:
     radius_km: float = 25.0
     limit: int = 20
     cursor: str | None = None
+    organisation_id: uuid.UUID | None = None
+    # True when the caller is that organisation with offers:write: every status, any dates.
+    owner: bool = False
 
 
 def london_today(now: datetime | None = None) -> date:
@@ -361,8 +370,17 @@ _PUBLISHED_TODAY = (
 
 def catalogue_sql(query: CatalogueQuery, today: date) -> tuple[str, dict[str, Any]]:
     """The catalogue statement and its parameters (the benchmark EXPLAINs exactly this)."""
-    where = [*_PUBLISHED_TODAY]
-    params: dict[str, Any] = {"today": today, "limit": query.limit + 1}
+    if query.owner and query.organisation_id is not None:
+        # The owner's own list: drafts, paused, withdrawn and out-of-date offers too.
+        where = ["o.organisation_id = :organisation_id"]
+        params: dict[str, Any] = {"limit": query.limit + 1}
+    else:
+        where = [*_PUBLISHED_TODAY]
+        params = {"today": today, "limit": query.limit + 1}
+    if query.organisation_id is not None:
+        if not query.owner:
+            where.append("o.organisation_id = :organisation_id")
+        params["organisation_id"] = query.organisation_id
     if query.category and query.area:
         # Both at once (the pair implies the category): one lookup in the small
         # "category|area" GIN index instead of intersecting two large ones.
@@ -454,21 +472,28 @@ async def search_offers(
 
 # --- matching for a leaver ------------------------------------------------------------
 
+# How many offers the full rules (``matching``) rank per request, beyond the page asked for:
+# SQL picks them by a first ordering that is the §4 order as far as in-row columns can tell
+# it (:func:`_first_ordering`); the full rules then add what SQL cannot see.
+MATCH_CANDIDATES = 60
+MATCH_CANDIDATE_CAP = 5000
+# Opening "buckets" of the first ordering: open some time within R + this many hours.
+_BUCKET_HOURS = (1, 2, 4, 8, 16, 24, 48, 72, 120, 168)
 
-# The parts of an offer's stored body that matching reads (besides its id).
-_MATCHED_PARTS = "jsonb_build_object({})".format(
-    ", ".join(f"'{k}', o.body -> '{k}'" for k in matching.OFFER_PARTS)
+# ``full`` in SQL: capacity taken up by referrals in accepted or in_progress (the same rule
+# as :func:`is_full`; only offers with a capacity count their referrals).
+_FULL_SQL = (
+    "(o.capacity IS NOT NULL AND (SELECT count(*) FROM referrals r WHERE r.offer_id = o.id "
+    "AND r.status = ANY(CAST(:m_occupying AS text[]))) >= o.capacity)"
 )
 
 
 def _eligible_to(leaver: matching.Leaver) -> tuple[str, dict[str, Any]]:
     """``matching.ineligibility`` as an SQL condition over the offer's key columns.
 
-    Without it, matching read the newest ``MATCH_CANDIDATE_CAP`` published offers and an
-    older offer the leaver could use was never considered once that many newer ones
-    existed. It is the same rule (``tests/api/test_offers_matching_sql.py`` holds the two
-    equal over a grid of offers and leavers), and ``matching`` still applies its own.
-    Keys hold ``ANYONE`` for "no restriction" (:func:`_keys`).
+    It is the same rule (``tests/api/test_offers_matching_sql.py`` holds the two equal over
+    a grid of offers and leavers), and ``matching`` still applies its own. Keys hold
+    ``ANYONE`` for "no restriction" (:func:`_keys`).
     """
     where = [
         "o.gender_keys && CAST(:m_genders AS text[])",
@@ -484,14 +509,109 @@ def _eligible_to(leaver: matching.Leaver) -> tuple[str, dict[str, Any]]:
         where.append("(o.min_age IS NULL OR o.min_age <= :m_age)")
         where.append("(o.max_age IS NULL OR o.max_age >= :m_age)")
         params["m_age"] = leaver.age
-    if leaver.area is None:  # unknown area: no offer that needs a local connection
-        where.append("NOT o.requires_local_connection")
-    else:
+    # Unknown connections: listed, with a "you may need a local connection" reason.
+    if leaver.local_connections is not None:
         where.append(
-            "(NOT o.requires_local_connection OR o.area_keys @> ARRAY[CAST(:m_area AS text)])"
+            "(NOT o.requires_local_connection OR o.area_keys && CAST(:m_connections AS text[]))"
         )
-        params["m_area"] = leaver.area
+        params["m_connections"] = sorted(leaver.local_connections)
     return "(" + " AND ".join(where) + ")", params
+
+
+# The window's multiranges are sent as text and parsed once, in a materialised CTE ``m``
+# (a cast in the ORDER BY would parse them again for every row).
+_AS_MULTIRANGE = "m.{}"
+
+
+def _multirange(spans: list[tuple[int, int]]) -> str:
+    return "{" + ",".join(f"[{lo},{hi})" for lo, hi in spans) + "}"
+
+
+def _first_ordering(
+    leaver: matching.Leaver, within_hours: int
+) -> tuple[str, str, dict[str, Any], list[list[str]]]:
+    """The §4 order as far as the offer's row can tell it, best first.
+
+    (1) opening within the window: the weekly hours meet the window's wall-clock minutes
+    (necessary, not sufficient: travel, the 30 minutes left, bank holidays and closures
+    can only take an opening away); (2) not full (exact); (3) the need level of the
+    category's pathway (exact); (4) an opening "bucket": the first of R + 1 h, 2 h, 4 h, …
+    within which the hours meet the clock (a lower bound of ``next_open_at``); then newest.
+
+    Answers the CTE of the window's multiranges, the ORDER BY, their parameters, and the
+    need tiers: the categories grouped by need level, highest first.
+    """
+    release = leaver.release_at
+    ranges = {"m_window": schedule_spans(release, release + timedelta(hours=within_hours))}
+    params: dict[str, Any] = {"m_occupying": sorted(OCCUPYING)}
+    levels: dict[int, list[str]] = {}
+    need_cases = []
+    for i, category in enumerate(CATEGORIES):
+        pathway = matching.CATEGORY_PATHWAY.get(category)
+        level = leaver.needs.get(pathway, 0) if pathway else 0
+        levels.setdefault(level, []).append(category)
+        if level:
+            need_cases.append(f"WHEN :m_cat{i} THEN {int(level)}")
+            params[f"m_cat{i}"] = category
+    terms = [f"(o.week_hours && {_AS_MULTIRANGE.format('m_window')}) DESC", f"{_FULL_SQL} ASC"]
+    # (A constant is left out: ORDER BY 0 would name a column by position.)
+    if need_cases:
+        terms.append(f"CASE o.category {' '.join(need_cases)} ELSE 0 END DESC")
+    buckets = []
+    for i, hours in enumerate(_BUCKET_HOURS):
+        if hours >= within_hours:
+            break
+        buckets.append(f"WHEN o.week_hours && {_AS_MULTIRANGE.format(f'm_b{i}')} THEN {i}")
+        ranges[f"m_b{i}"] = schedule_spans(release, release + timedelta(hours=hours))
+    if buckets:
+        terms.append(f"CASE {' '.join(buckets)} ELSE {len(buckets)} END ASC")
+    terms += ["o.created_at DESC", "o.id DESC"]
+    cte = "WITH m AS MATERIALIZED (SELECT {}) ".format(
+        ", ".join(f"CAST(CAST(:{name} AS text) AS int4multirange) AS {name}" for name in ranges)
+    )
+    params.update({name: _multirange(spans) for name, spans in ranges.items()})
+    tiers = [levels[level] for level in sorted(levels, reverse=True)]
+    return cte, ", ".join(terms), params, tiers
+
+
+async def _candidates(
+    session: AsyncSession, leaver: matching.Leaver, within_hours: int, cap: int, today: date
+) -> list[uuid.UUID]:
+    """The first ``cap`` eligible offers in the first ordering (:func:`_first_ordering`).
+
+    Taken one need tier at a time (the categories of the highest need first, each an
+    index-only scan of a few categories): the first ordering puts every offer that may
+    open within the window and is not full before the others, and among those the higher
+    need first. So once the tiers so far hold ``cap`` such offers, they are the first
+    ``cap`` of the whole ordering. Otherwise (few offers may open in the window) one
+    statement over every category answers it.
+    """
+    eligible, params = _eligible_to(leaver)
+    cte, order, order_params, tiers = _first_ordering(leaver, within_hours)
+    params.update(order_params, today=today, m_cap=cap)
+    published_today = " AND ".join(_PUBLISHED_TODAY)
+    soon = f"(o.week_hours && {_AS_MULTIRANGE.format('m_window')})"
+
+    async def ordered(categories: list[str] | None) -> list[Any]:
+        where = f"{published_today} AND {eligible}"
+        if categories is not None:
+            where += " AND o.category = ANY(:m_tier)"
+        statement = text(
+            f"{cte}SELECT o.id, {soon} AND NOT {_FULL_SQL} AS first "  # noqa: S608
+            f"FROM offers o CROSS JOIN m WHERE {where} ORDER BY {order} LIMIT :m_cap"
+        )
+        return list((await session.execute(statement, {**params, "m_tier": categories})).all())
+
+    # The best plan depends on the values (which categories, how wide the window): a
+    # generic plan of the prepared statement, which PostgreSQL may switch to after five
+    # runs, scanned every offer (p95 ~220 ms at 100,000 offers instead of ~50 ms).
+    await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    chosen: list[uuid.UUID] = []
+    for categories in tiers:
+        chosen += [row.id for row in await ordered(categories) if row.first]
+        if len(chosen) >= cap:
+            return chosen[:cap]
+    return [row.id for row in await ordered(None)]
 
 
 async def offers_for_leaver(
@@ -503,11 +623,12 @@ async def offers_for_leaver(
     cursor: str | None,
     now: datetime | None = None,
 ) -> tuple[list[OfferMatch], str | None]:
-    """The leaver's eligible offers, ranked (see ``app.offers.matching``).
+    """The leaver's eligible offers, ranked by the §4 rules (``app.offers.matching``).
 
-    The ranking is computed over the published offers valid today that the leaver is
-    eligible for (:func:`_eligible_to`, in SQL; up to ``MATCH_CANDIDATE_CAP`` of them,
-    newest first), then paged by position with an opaque cursor.
+    In SQL: the published offers valid today that the leaver is eligible for
+    (:func:`_eligible_to`), in a first ordering (:func:`_first_ordering`), at most
+    ``MATCH_CANDIDATES`` past the page asked for (capped). The full rules rank those; the
+    page is cut by position with an opaque cursor.
     """
     now = now or datetime.now(UTC)
     profile = (
@@ -518,50 +639,88 @@ async def offers_for_leaver(
     offset = 0
     if cursor:  # a position in the ranking, tagged "m"
         _, offset = decode_cursor(cursor, "m", int)
-    eligible, params = _eligible_to(matching.leaver_from_profile(profile, now))
-    params["today"] = london_today(now)
-    published_today = " AND ".join(_PUBLISHED_TODAY)
-    # Ranked on the parts of the stored bodies that matching reads (in the API shape);
-    # full offers are built for the page only. Building all of them cost ~2 s a request at
-    # 100,000 offers.
-    candidates = (
-        await session.execute(
-            text(
-                f"SELECT o.id, {_MATCHED_PARTS} AS body FROM offers o "  # noqa: S608 (constants)
-                f"WHERE {published_today} AND {eligible} "
-                "ORDER BY o.created_at DESC, o.id DESC LIMIT :cap"
-            ),
-            {"cap": MATCH_CANDIDATE_CAP, **params},
-        )
-    ).all()
-    documents = [{**row.body, "id": str(row.id)} for row in candidates]
-    ranked = matching.match_offers(profile, documents, now, within_hours)
-    page = ranked[offset : offset + limit]
-    next_cursor = encode_cursor("m", offset + limit) if offset + limit < len(ranked) else None
+    leaver = matching.leaver_from_profile(profile, now)
+    today = london_today(now)
+    cap = min(MATCH_CANDIDATE_CAP, offset + limit + MATCH_CANDIDATES)
+    ids = await _candidates(session, leaver, within_hours, cap, today)
+    # The candidates' whole rows, read once: matching ranks their bodies, the page is built
+    # from the same rows (one snapshot: what was ranked is what is shown).
     rows = (
         await session.execute(
             text(
-                f"SELECT {_COLUMNS} FROM offers o "  # noqa: S608 (constant fragments)
-                "JOIN organisations org ON org.id = o.organisation_id "
-                f"WHERE o.id = ANY(:ids) AND {published_today} AND {eligible}"
+                f"SELECT {_COLUMNS}, {_FULL_SQL} AS full FROM offers o "  # noqa: S608
+                "JOIN organisations org ON org.id = o.organisation_id WHERE o.id = ANY(:ids)"
             ),
-            {"ids": [uuid.UUID(str(m.offer["id"])) for m in page], **params},
+            {"ids": ids, "m_occupying": sorted(OCCUPYING)},
         )
     ).all()
-    by_id = {str(o.id): o for o in await _offers_from_rows(session, rows)}
-    items = [
-        OfferMatch(
-            offer=by_id[str(m.offer["id"])],
-            score=m.score,
-            reasons=m.reasons,
-            next_open_at=m.next_open_at,
+    by_id = {str(row.id): row for row in rows}
+    documents = [{**row.body, "id": str(row.id), "full": row.full} for row in rows]
+    ranked = matching.match_offers(profile, documents, now, within_hours)
+    page = ranked[offset : offset + limit]
+    next_cursor = encode_cursor("m", offset + limit) if offset + limit < len(ranked) else None
+    items = []
+    for m in page:
+        row = by_id[str(m.offer["id"])]
+        items.append(
+            OfferMatch(
+                offer=_to_offer(row, full=row.full),
+                score=m.score,
+                reasons=m.reasons,
+                next_open_at=m.next_open_at,
+            )
         )
-        for m in page
-        # Withdrawn, or replaced with rules the leaver no longer meets, since it was ranked:
-        # left out (the page is then short; clients follow next_cursor until it is null).
-        if str(m.offer["id"]) in by_id
-    ]
     return items, next_cursor
+
+
+EXPLAIN_LIMIT = 20
+
+
+async def excluded_for_leaver(
+    session: AsyncSession, profile_id: uuid.UUID, *, now: datetime | None = None
+) -> list[OfferExclusion]:
+    """Up to 20 published offers in categories the leaver needs that they are not eligible
+    for, each with why in plain words (``?explain=true``)."""
+    now = now or datetime.now(UTC)
+    profile = (
+        await session.execute(select(Profile.data).where(Profile.id == profile_id))
+    ).scalar_one_or_none()
+    if profile is None:
+        raise NotFound("No such profile")
+    leaver = matching.leaver_from_profile(profile, now)
+    needed = matching.needed_categories(leaver)
+    if not needed:
+        return []
+    eligible, params = _eligible_to(leaver)
+    published_today = " AND ".join(_PUBLISHED_TODAY)
+    rows = (
+        await session.execute(
+            text(
+                "SELECT o.id, o.category, o.body -> 'title' AS title, "  # noqa: S608
+                "o.body -> 'eligibility' AS eligibility FROM offers o "
+                f"WHERE {published_today} AND o.category = ANY(:m_needed) AND NOT {eligible} "
+                "ORDER BY array_position(CAST(:m_needed AS text[]), CAST(o.category AS text)), "
+                "o.body ->> 'title', o.id LIMIT :m_limit"
+            ),
+            {
+                **params,
+                "today": london_today(now),
+                "m_needed": needed,
+                "m_limit": EXPLAIN_LIMIT,
+            },
+        )
+    ).all()
+    documents = [
+        {"id": str(r.id), "category": r.category, "title": r.title, "eligibility": r.eligibility}
+        for r in rows
+    ]
+    return [
+        OfferExclusion(
+            offer=OfferRef(id=uuid.UUID(str(e.offer["id"])), title=str(e.offer["title"])),
+            reasons=e.reasons,
+        )
+        for e in matching.explain_exclusions(profile, documents, now, EXPLAIN_LIMIT)
+    ]
 
 
 # --- Open Referral --------------------------------------------------------------------

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from app.errors import ValidationFailed, refuse_nul, safe_errors
+from app.offers.places import ESTABLISHMENT_CODES
 
 
 class Strict(BaseModel):
@@ -105,8 +106,39 @@ class ProfileContact(Strict):
     best_times: Text200 | None = None
 
 
+AreaCode = Annotated[str, StringConstraints(pattern=r"^[EWSN][0-9]{8}$")]
+
+
+def _known_establishment(code: str) -> str:
+    if code not in ESTABLISHMENT_CODES:
+        raise ValueError(
+            "must be the three-letter HMPPS code of a prison we know, such as BLI (Bullingdon)"
+        )
+    return code
+
+
+def _unique_codes(codes: list[str]) -> list[str]:
+    if len(set(codes)) != len(codes):
+        raise ValueError("codes must not repeat")
+    return codes
+
+
+PhoneNumber = Annotated[
+    str, StringConstraints(min_length=3, max_length=40, pattern=r"^\+?[0-9 ()\-]{3,40}$")
+]
+
+
 class Release(Strict):
     establishment: Text200 | None = None
+    establishment_code: (
+        Annotated[
+            str,
+            StringConstraints(max_length=3),
+            Field(json_schema_extra={"enum": list(ESTABLISHMENT_CODES)}),
+            AfterValidator(_known_establishment),
+        ]
+        | None
+    ) = Field(None, description="The prison's three-letter HMPPS code, e.g. BLI (HMP Bullingdon).")
     expected_at: ReleaseDateTime | None = Field(
         None,
         description="When the leaver is expected to walk out: a date-time with offset, "
@@ -115,8 +147,24 @@ class Release(Strict):
     area: Annotated[str, StringConstraints(pattern=r"^[EWSN][0-9]{8}$")] | None = Field(
         None, description="ONS local authority code, e.g. E06000038 (Reading)."
     )
+    local_connections: (
+        Annotated[list[AreaCode], Field(max_length=20), AfterValidator(_unique_codes)] | None
+    ) = Field(
+        None,
+        description="ONS codes of the areas where the leaver has a local connection (lived, "
+        "worked or has family); need not include `area`. An empty list means none; absent "
+        "means not known.",
+    )
     on_licence: bool | None = None
     sentence_months: Annotated[int, Field(ge=0, le=1200)] | None = None
+
+
+class KeyWorker(Strict):
+    """The one named worker the leaver trusts and chooses to be contacted through."""
+
+    name: Name | None = None
+    organisation: Text200 | None = None
+    phone: PhoneNumber | None = None
 
 
 class Need(Strict):
@@ -208,6 +256,7 @@ class ProfileData(Strict):
     identity: Identity | None = None
     contact: ProfileContact | None = None
     release: Release | None = None
+    key_worker: KeyWorker | None = None
     needs: Needs | None = None
     preferences: Preferences | None = None
     story: Story | None = None

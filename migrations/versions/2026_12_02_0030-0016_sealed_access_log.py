@@ -1,7 +1,7 @@
 """The sealed access log: a hash chain over access events and signed checkpoints
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-02 00:30:00
 
 ``access_events.txid`` records the writing transaction (as the change feed does), so the
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0016"
-down_revision: str | None = "0014"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from app.db import Database
 from app.offers import matching, service
 from tests.api.identity_helpers import make_profile
-from tests.api.offers_helpers import OXFORD, READING, offer_body
+from tests.api.offers_helpers import OXFORD, READING, SLOUGH, offer_body
 from tests.support import Actors
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -35,10 +35,13 @@ LOCAL: list[tuple[bool, list[str]]] = [
 ]
 
 
-def _leaver(gender: str | None, born: str | None, area: str | None, months: int) -> dict[str, Any]:
+def _leaver(
+    gender: str | None, born: str | None, connections: list[str] | None, months: int
+) -> dict[str, Any]:
     identity: dict[str, Any] = {"gender": gender, "date_of_birth": born}
-    release: dict[str, Any] = {"expected_at": "2026-11-27T15:30:00Z", "area": area}
+    release: dict[str, Any] = {"expected_at": "2026-11-27T15:30:00Z", "area": READING}
     release["sentence_months"] = months
+    release["local_connections"] = connections
     return {
         "identity": {k: v for k, v in identity.items() if v is not None},
         "release": {k: v for k, v in release.items() if v is not None},
@@ -46,12 +49,13 @@ def _leaver(gender: str | None, born: str | None, area: str | None, months: int)
 
 
 LEAVERS = [
-    _leaver(gender, born, area, months)
-    for gender, born, area, months in itertools.product(
+    _leaver(gender, born, connections, months)
+    for gender, born, connections, months in itertools.product(
         ["woman", "man", "non_binary", None],
         # Released 2026-11-27: exactly 18, 25, 26 and 64 then (the limits' edges), 23, 46.
         ["2008-11-27", "2001-11-27", "2000-11-27", "1962-11-27", "2003-04-12", "1980-01-01", None],
-        [READING, OXFORD, None],
+        # Local connections: Reading, Oxford, known to be none, and not known.
+        [[READING], [OXFORD, SLOUGH], [], None],
         [6, 24],
     )
 ]
