@@ -205,19 +205,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+ISSUER_UNSET = (
+    "ONWARD_ISSUER must be set in production: the public https URL clients reach Onward at "
+    "(e.g. https://onward.example.org); it is never guessed from the address served on"
+)
+
+
 def settings_problems() -> list[str] | None:
     """Why the environment's settings are refused (e.g. production without a signing key),
     in plain words, or None when they are usable."""
     from pydantic import ValidationError
 
+    problems: list[str] = []
+    production = os.environ.get("ONWARD_ENVIRONMENT", "").strip().lower() == "production"
+    if production and not os.environ.get("ONWARD_ISSUER", "").strip():
+        problems.append(ISSUER_UNSET)
     get_settings.cache_clear()
     try:
         get_settings()
     except ValidationError as exc:
-        return [
+        problems += [
             str(e.get("msg", "invalid setting")).removeprefix("Value error, ") for e in exc.errors()
         ]
-    return None
+    return problems or None
 
 
 def main(argv: list[str] | None = None) -> int:
