@@ -71,10 +71,10 @@ Request bodies over 1 MiB answer 413.
 **Trying it here (Swagger UI).** "Authorize" offers two schemes: `OAuth2` (client id and
 secret; Swagger fetches a client-credentials token) and `BearerToken` (paste any token, e.g.
 a leaver's from the `urn:onward:grant-type:leaver-pin` grant). Every operation accepts
-either, and when **both** are authorised Swagger UI sends only the first, `OAuth2`: a
-leaver's `/v1/me…` call then goes out with the organisation's token and answers 403.
-Authorise one scheme at a time: "Logout" of `OAuth2` before using a pasted leaver token,
-and of `BearerToken` before acting as an organisation.
+either, and when **both** are authorised Swagger UI sends only one of them, the last
+listed, `BearerToken`: with a leaver's token pasted, a partner's or provider's call goes out
+as the leaver and answers 403. Authorise one scheme at a time: "Logout" of `BearerToken`
+before acting as an organisation through `OAuth2`, and of `OAuth2` before pasting a token.
 """
 
 TAGS = [
