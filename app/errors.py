@@ -202,8 +202,6 @@ PATTERN_WORDS: dict[str, str] = {
     r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$": "must be a time of day HH:MM, such as 09:30 "
     "(24:00 allowed as a closing time)",
 }
-# ``PydanticCustomError`` kinds raised by our own validators with fixed texts.
-OWN_ERROR_KINDS = frozenset({"rfc3339"})
 PATTERN_FALLBACK = "is not in the expected format; see the description of this field"
 
 
@@ -246,8 +244,6 @@ def safe_message(error: Mapping[str, Any]) -> str:
         pattern = (error.get("ctx") or {}).get("pattern")
         return PATTERN_WORDS.get(str(pattern), PATTERN_FALLBACK)
     msg = str(error.get("msg", "invalid value"))
-    if kind in OWN_ERROR_KINDS:
-        return msg  # a fixed text of ours (its example may share characters with the input)
     sent = error.get("input")
     if isinstance(sent, str) and len(sent) >= 3 and sent in msg:
         return "Invalid value"

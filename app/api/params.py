@@ -29,7 +29,11 @@ RFC3339 = re.compile(
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
     r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
-RFC3339_MESSAGE = "must be an RFC 3339 date-time with an offset, such as 2026-05-01T14:00:00Z"
+# No example instant: whatever was sent must never come back, and an example such as
+# 2026-05-01T14:00:00Z would contain a caller's 2026-05-01.
+RFC3339_MESSAGE = (
+    "must be an RFC 3339 date-time with an offset: YYYY-MM-DDThh:mm:ss then Z or +hh:mm"
+)
 
 
 def _rfc3339_text(value: Any) -> Any:
