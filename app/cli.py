@@ -81,33 +81,91 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from app.migrate import upgrade_sync
 
-    os.environ.setdefault("ONWARD_ISSUER", f"http://{_display_host(args.host)}:{args.port}")
+    if os.environ.get("ONWARD_ENVIRONMENT", "").strip().lower() != "production":
+        # Development only: the served address as the issuer. In production the issuer is
+        # what clients reach through the proxy, which this process cannot know: it must be
+        # set (a replica serving on 0.0.0.0 would otherwise advertise 127.0.0.1).
+        os.environ.setdefault("ONWARD_ISSUER", f"http://{_display_host(args.host)}:{args.port}")
     if (problems := settings_problems()) is not None:
         return _refuse_to_start(problems)
     settings = get_settings()
     upgrade_sync(_database_url(settings))
+    demo: dict[str, Any] | None = None
     if args.demo:
         from app.demo import seed_demo
 
-        result = _with_db(seed_demo)
-        print(json.dumps(result, indent=2, default=str), file=sys.stderr)
+        demo = _with_db(seed_demo)
     from app.server import UVICORN_HTTP
 
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        # httptools with each request's head bounded to 64 KiB (431 past it): see server.py.
-        http=UVICORN_HTTP,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
+    options: dict[str, Any] = {
+        "factory": True,
+        # httptools with each request's head bounded to 64 KiB (431 past it): server.py.
+        "http": UVICORN_HTTP,
+        "host": args.host,
+        "port": args.port,
+        "workers": args.workers,
         # Off: X-Forwarded-For is read by the app, from ONWARD_TRUSTED_PROXIES only
         # (app/auth/client_address.py); uvicorn's own reading would trust 127.0.0.1 behind
         # the setting's back and hand the app an address it cannot check.
-        proxy_headers=False,
-        server_header=False,
-        access_log=False,  # request lines can carry ids; the app logs what it needs
-    )
+        "proxy_headers": False,
+        "server_header": False,
+        "access_log": False,  # request lines can carry ids; the app logs what it needs
+    }
+    banner = ready_banner(settings.issuer_url, demo)
+    try:
+        if args.workers > 1:
+            # uvicorn's supervisor runs the workers: the banner comes before they start.
+            print(banner, file=sys.stderr, flush=True)
+            uvicorn.run("app.main:create_app", **options)
+        else:
+            announcing_server(uvicorn.Config("app.main:create_app", **options), banner).run()
+    except KeyboardInterrupt:
+        pass  # Ctrl-C: uvicorn has shut down gracefully and re-raised the signal
+    return 0
+
+
+def announcing_server(config: Any, banner: str) -> Any:
+    """uvicorn's server, printing ``banner`` once it listens: the last thing on the screen
+    is where to go (and, with ``--demo``, the credentials), not a start-up log line."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and not self.should_exit:
+                print(banner, file=sys.stderr, flush=True)
+
+    return Server(config)
+
+
+def ready_banner(base_url: str, demo: dict[str, Any] | None) -> str:
+    """What ``onward serve`` prints when it is ready: where to go, and the demo's
+    credentials (secrets rotated on this run, so these are the ones that work)."""
+    lines = [
+        "",
+        f"Onward is ready: {base_url}/docs (Swagger UI), {base_url}/redoc",
+        "Stop it with Ctrl-C (the embedded PostgreSQL stops with the last onward process).",
+    ]
+    if demo is not None:
+        lines += ["", "Demo clients (client_credentials at POST /oauth/token):"]
+        for client in demo.get("clients", []):
+            lines.append(
+                f"  {client['client_id']:<14} secret {client['client_secret']}  "
+                f"scopes {' '.join(client['scopes'])}  ({client['organisation']})"
+            )
+        lines += ["", "Demo leavers (grant urn:onward:grant-type:leaver-pin):"]
+        for leaver in demo.get("leavers", []):
+            lines.append(f"  {leaver['reference']}  PIN {leaver['pin']}  ({leaver['name']})")
+        lines += ["", str(demo.get("note", ""))]
+    return "\n".join(lines)
+
+
+def cmd_stop_database(_: argparse.Namespace) -> int:
+    settings = get_settings()
+    if embedded.stop_embedded(settings.data_dir):
+        print(f"stopped the embedded PostgreSQL in {settings.data_dir / 'pg'}", file=sys.stderr)
+    else:
+        print(f"no embedded PostgreSQL running in {settings.data_dir / 'pg'}", file=sys.stderr)
     return 0
 
 
@@ -154,6 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("migrate", help="apply the migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser(
+        "stop-database",
+        help="stop the embedded PostgreSQL of ONWARD_DATA_DIR now (it also stops by itself "
+        "when the last onward process using it exits)",
+    ).set_defaults(func=cmd_stop_database)
     sub.add_parser("openapi", help="print the OpenAPI description as YAML").set_defaults(
         func=cmd_openapi
     )
@@ -180,29 +243,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+ISSUER_UNSET = (
+    "ONWARD_ISSUER must be set in production: the public https URL clients reach Onward at "
+    "(e.g. https://onward.example.org); it is never guessed from the address served on"
+)
+
+
 def settings_problems() -> list[str] | None:
     """Why the environment's settings are refused (e.g. production without a signing key),
     in plain words, or None when they are usable."""
     from pydantic import ValidationError
 
+    problems: list[str] = []
+    production = os.environ.get("ONWARD_ENVIRONMENT", "").strip().lower() == "production"
+    if production and not os.environ.get("ONWARD_ISSUER", "").strip():
+        problems.append(ISSUER_UNSET)
     get_settings.cache_clear()
     try:
         get_settings()
     except ValidationError as exc:
-        return [
+        problems += [
             str(e.get("msg", "invalid setting")).removeprefix("Value error, ") for e in exc.errors()
         ]
-    return None
+    return problems or None
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    quiet_libraries()
     args = build_parser().parse_args(argv)
     # ``serve`` checks them itself: its default issuer depends on the address it serves.
     if args.command != "serve" and (problems := settings_problems()) is not None:
         return _refuse_to_start(problems)
     result: int = args.func(args)
     return result
+
+
+# Libraries whose INFO lines are noise on a developer's screen (pgserver prints every
+# pg_ctl command with its output, Alembic every migration step): warnings and errors only.
+QUIET_LOGGERS = ("pgserver", "alembic", "alembic.runtime.migration")
+
+
+def quiet_libraries() -> None:
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _refuse_to_start(problems: list[str]) -> int:

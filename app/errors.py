@@ -5,6 +5,7 @@
      ├── Unauthorized (401, WWW-Authenticate: Bearer …)
      ├── Forbidden (403, insufficient_scope)
      ├── NotFound (404)          what the caller may not see is also NotFound
+     ├── MethodNotAllowed (405, Allow)
      ├── Conflict (409)
      ├── PreconditionFailed (412)
      ├── PayloadTooLarge (413)
@@ -27,15 +28,18 @@ import logging
 import re
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from functools import lru_cache
 from http import HTTPStatus
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.middleware import TrackedSend
@@ -82,6 +86,10 @@ class Forbidden(OnwardError):
 
 class NotFound(OnwardError):
     status, slug, title = 404, "not-found", "Not found"
+
+
+class MethodNotAllowed(OnwardError):
+    status, slug, title = 405, "method-not-allowed", "Method not allowed"
 
 
 class Conflict(OnwardError):
@@ -176,6 +184,27 @@ _FIXED_MESSAGES = {
 }
 
 
+# Messages are plain words, never a regular expression (API.md §0): what each pattern a
+# model or parameter declares means. A pattern missing here still gets plain words (the
+# fallback); tests/api/test_http_details.py holds every pattern of the spec to have its own.
+_ONS = "must be an ONS area code: E, N, S or W and 8 digits, such as E06000038"
+_EMAIL = "must be an email address, such as name@example.org"
+PATTERN_WORDS: dict[str, str] = {
+    r"^[ENSW][0-9]{8}$": _ONS,
+    r"^[EWSN][0-9]{8}$": _ONS,
+    r"^\+?[0-9 ()\-]{3,40}$": "must be a phone number: digits, spaces, brackets and dashes, "
+    "with an optional + first",
+    r"^[^@\s<>()\[\],;:\"]{1,64}@[^@\s<>()\[\],;:\"]+\.[^@\s]+$": _EMAIL,
+    r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$": _EMAIL,
+    r"^https?://[^\s]+$": "must be an http or https URL, such as https://example.org/help",
+    r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$": "must be a language tag, such as en or cy-GB",
+    r"^[0-9]{6,12}$": "must be 6 to 12 digits",
+    r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$": "must be a time of day HH:MM, such as 09:30 "
+    "(24:00 allowed as a closing time)",
+}
+PATTERN_FALLBACK = "is not in the expected format; see the description of this field"
+
+
 def safe_loc(
     loc: Sequence[Any],
     *,
@@ -211,6 +240,9 @@ def safe_message(error: Mapping[str, Any]) -> str:
     kind = str(error.get("type", ""))
     if kind in _FIXED_MESSAGES:
         return _FIXED_MESSAGES[kind]
+    if kind == "string_pattern_mismatch":
+        pattern = (error.get("ctx") or {}).get("pattern")
+        return PATTERN_WORDS.get(str(pattern), PATTERN_FALLBACK)
     msg = str(error.get("msg", "invalid value"))
     sent = error.get("input")
     if isinstance(sent, str) and len(sent) >= 3 and sent in msg:
@@ -337,8 +369,10 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, OnwardError)
         return problem_for(exc)
 
-    async def request_validation(_: Request, exc: Exception) -> JSONResponse:
+    async def request_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
+        if _not_json(request, exc):
+            return problem_for(UnsupportedMediaType(JSON_ONLY))
         return problem_response(
             422,
             title="The request is not valid",
@@ -347,14 +381,13 @@ def install_error_handlers(app: FastAPI) -> None:
             errors=validation_errors(exc),
         )
 
-    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 400 and exc.detail == _BODY_PARSE_ERROR:
             # FastAPI's answer to a body that is not UTF-8 or nests too deeply: the same
             # 422 as any other body that is not valid JSON.
             return _invalid_json()
-        detail = exc.detail if isinstance(exc.detail, str) else None
-        return problem_response(exc.status_code, detail=detail, headers=exc.headers)
+        return problem_for(framework_error(request, exc))
 
     async def data_error(request: Request, exc: Exception) -> JSONResponse:
         if not refused_input(exc):
@@ -418,6 +451,119 @@ class LastResort:
 
 
 _BODY_PARSE_ERROR = "There was an error parsing the body"
+
+# --- errors the framework raises itself: the app's problem types, not about:blank -------
+
+JSON_ONLY = "Send the body as application/json (this operation takes JSON only)"
+# Starlette's and FastAPI's own errors, as the domain error of the same status: an unknown
+# path, a method the path does not take, a media type the operation does not take.
+_FRAMEWORK_ERRORS: dict[int, type[OnwardError]] = {
+    cls.status: cls
+    for cls in (
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        MethodNotAllowed,
+        Conflict,
+        PreconditionFailed,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        PreconditionRequired,
+        TooManyRequests,
+        ServiceUnavailable,
+    )
+}
+_FRAMEWORK_DETAILS = {
+    404: "There is nothing at this path: /docs lists the API's paths.",
+    405: "This path does not take that method; the Allow header lists the ones it takes.",
+}
+# The order methods are listed in ``Allow``.
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def framework_error(request: Request, exc: StarletteHTTPException) -> OnwardError:
+    """A framework ``HTTPException`` as the domain error of its status (same problem type).
+
+    A 405 lists in ``Allow`` every method of the path. Starlette's router hands a request
+    whose method no route takes to the *first* route of the path, whose ``Allow`` names that
+    route's methods only (``GET`` for ``DELETE /v1/me``, though ``PATCH`` is served too):
+    the list is rebuilt here from every route that matches the path.
+    """
+    cls = _FRAMEWORK_ERRORS.get(exc.status_code)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    if cls is None:
+        error = OnwardError(headers=headers)
+        error.status = exc.status_code
+        error.title = HTTPStatus(exc.status_code).phrase
+        error.detail = error.title
+        return error
+    detail = _FRAMEWORK_DETAILS.get(exc.status_code)
+    if (
+        detail is None
+        and isinstance(exc.detail, str)
+        and exc.detail != HTTPStatus(exc.status_code).phrase
+    ):
+        detail = exc.detail  # written by us (a middleware), never a caller's value
+    return cls(detail, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app serves at the request's path.
+
+    FastAPI keeps included routers nested; ``iter_route_contexts`` walks every route with
+    its full path, which is matched here with Starlette's own path compiler.
+    """
+    path = request.scope.get("path", "")
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        if route.methods and route.path and _path_regex(route.path).match(path):
+            methods |= set(route.methods)
+    return sorted(
+        methods,
+        key=lambda m: (_METHOD_ORDER.index(m) if m in _METHOD_ORDER else len(_METHOD_ORDER), m),
+    )
+
+
+@lru_cache(maxsize=512)
+def _path_regex(template: str) -> re.Pattern[str]:
+    return compile_path(template)[0]
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    main, _, sub = media.partition("/")
+    return main == "application" and (sub == "json" or sub.endswith("+json"))
+
+
+def _not_json(request: Request, exc: RequestValidationError) -> bool:
+    """Whether a JSON operation failed because its body was sent as another media type.
+
+    FastAPI reads a body as JSON only when its Content-Type says JSON; otherwise the model
+    is handed raw bytes and fails with a 422 about the body's *type*, which tells the caller
+    nothing. Such a request is a 415 (API.md §0): the body came with a Content-Type (or
+    none at all) that the operation does not take. Form operations (the OAuth endpoints)
+    and operations without a body are left alone.
+    """
+    route = request.scope.get("route")
+    body_field = getattr(route, "body_field", None)
+    if not isinstance(route, APIRoute) or body_field is None:
+        return False
+    if isinstance(body_field.field_info, params.Form):
+        return False
+    content_type = request.headers.get("content-type")
+    if content_type is not None and _is_json(content_type):
+        return False
+    body_errors = [e for e in exc.errors() if tuple(e.get("loc", ()))[:1] == ("body",)]
+    if content_type is None:
+        # No Content-Type: 415 when a body came (its bytes failed as a whole), not when a
+        # required body is simply missing.
+        return any(
+            tuple(e.get("loc", ())) == ("body",) and e.get("type") != "missing" for e in body_errors
+        )
+    return bool(body_errors)
 
 
 def _invalid_json() -> JSONResponse:

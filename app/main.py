@@ -71,6 +71,14 @@ answer RFC 6749 errors instead. Lists answer `{"items": [...], "next_cursor": ..
 `limit` 1–100 (default 20). Whatever a caller may not see answers 404, exactly as if it did
 not exist. Responses carrying personal data or tokens are `Cache-Control: no-store`.
 Request bodies over 1 MiB answer 413.
+
+**Trying it here (Swagger UI).** "Authorize" offers two schemes: `OAuth2` (client id and
+secret; Swagger fetches a client-credentials token) and `BearerToken` (paste any token, e.g.
+a leaver's from the `urn:onward:grant-type:leaver-pin` grant). Every operation accepts
+either, and when **both** are authorised Swagger UI sends only one of them, the last
+listed, `BearerToken`: with a leaver's token pasted, a partner's or provider's call goes out
+as the leaver and answers 403. Authorise one scheme at a time: "Logout" of `BearerToken`
+before acting as an organisation through `OAuth2`, and of `OAuth2` before pasting a token.
 """
 
 TAGS = [

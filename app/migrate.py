@@ -12,6 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 ROOT = Path(__file__).resolve().parent.parent
 # From a checkout (editable install) the migrations sit beside app/; an installed wheel
@@ -32,18 +33,40 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+# The key of the session-level advisory lock every migration run holds (API.md §6:
+# replicas starting together migrate one at a time). Any fixed bigint; this one spells
+# "onward" in ASCII.
+MIGRATION_LOCK_KEY = 0x6F6E77617264
+
+
 async def upgrade(url: str, revision: str = "head") -> None:
-    """Migrate the database at ``url`` to ``revision`` over one async connection."""
-    engine = create_async_engine(url)
+    """Migrate the database at ``url`` to ``revision`` over one async connection.
+
+    Under a PostgreSQL advisory lock: when several replicas start at once, the first
+    migrates while the others wait, then find the database at ``revision`` and do nothing.
+    The lock is taken on its own connection, committed before Alembic starts, and held by
+    the session (not a transaction) until released or the connection closes, so a crash
+    never leaves it behind.
+    """
+    engine = create_async_engine(url, poolclass=NullPool)
     try:
-        async with engine.begin() as conn:
+        async with engine.connect() as lock:
+            await lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            await lock.commit()
+            try:
+                async with engine.begin() as conn:
 
-            def run(sync_conn: Connection) -> None:
-                cfg = alembic_config(url)
-                cfg.attributes["connection"] = sync_conn
-                command.upgrade(cfg, revision)
+                    def run(sync_conn: Connection) -> None:
+                        cfg = alembic_config(url)
+                        cfg.attributes["connection"] = sync_conn
+                        command.upgrade(cfg, revision)
 
-            await conn.run_sync(run)
+                    await conn.run_sync(run)
+            finally:
+                await lock.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
+                await lock.commit()
     finally:
         await engine.dispose()
 

@@ -15,7 +15,8 @@ from app.audit.log import access_log
 from app.audit.schemas import AccessLogPage
 from app.auth import scopes as S
 from app.db import Session
-from app.errors import PreconditionRequired, UnsupportedMediaType, ValidationFailed
+from app.errors import UnsupportedMediaType, ValidationFailed
+from app.etags import require_if_match
 from app.pagination import DEFAULT_LIMIT
 from app.profiles import service
 from app.profiles.export import export_record
@@ -39,30 +40,6 @@ _AUTH = token(S.SELF) | problem(404, "The profile no longer exists")
 
 def etag(version: int) -> str:
     return f'"{version}"'
-
-
-def parse_if_match(header: str | None) -> set[int] | None:
-    """The versions an If-Match accepts (None for ``*``); 428 when absent.
-
-    Strong comparison (RFC 9110 §13.1.1): a weak tag ``W/"3"`` never matches.
-    """
-    if header is None or not header.strip():
-        raise PreconditionRequired("Send If-Match with the ETag of the profile you read")
-    if header.strip() == "*":
-        return None
-    versions: set[int] = set()
-    for tag in header.split(","):
-        tag = tag.strip()
-        # A version is a bigint: more than 19 digits can name none (and int() of thousands
-        # of digits raises).
-        if (
-            2 < len(tag) <= 21
-            and tag[0] == tag[-1] == '"'
-            and tag[1:-1].isascii()
-            and tag[1:-1].isdigit()
-        ):
-            versions.add(int(tag[1:-1]))
-    return versions
 
 
 @router.get(
@@ -120,7 +97,7 @@ async def patch_me(
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in (MERGE_PATCH, "application/json"):
         raise UnsupportedMediaType(f"Send the patch as {MERGE_PATCH}")
-    expected = parse_if_match(if_match)
+    expected = require_if_match(if_match, "Send If-Match with the ETag of the profile you read")
     try:
         patch = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError, RecursionError):

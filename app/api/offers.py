@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import AfterValidator
 
 from app.api.deps import Leaver, OfferWriter, optional_principal
-from app.api.params import Cursor, Limit
+from app.api.params import Cursor, DateTimeParam, Limit
 from app.api.problems import problem, token
 from app.auth import scopes as S
 from app.auth.principal import Principal
@@ -109,7 +108,7 @@ async def list_offers(
     age: Annotated[int | None, Query(ge=0, le=120)] = None,
     meet_at_gate: bool | None = None,
     open_at: Annotated[
-        datetime | None,
+        DateTimeParam,
         Query(description="Open at this instant (Europe/London hours), or always open"),
     ] = None,
     q: SearchText = None,
@@ -134,8 +133,6 @@ async def list_offers(
       them in every status (the other filters still apply). A token, when sent, must be
       valid.
     """
-    if open_at is not None and open_at.tzinfo is None:
-        raise ValidationFailed("open_at needs a UTC offset", loc=["query", "open_at"])
     point = _parse_near(near)
     if radius_km is not None and point is None:
         raise ValidationFailed("radius_km needs near", loc=["query", "radius_km"])

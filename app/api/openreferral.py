@@ -6,16 +6,13 @@ Every document validates against the official Open Referral UK 3.0 schemas (see
 
 from __future__ import annotations
 
-import re
 import uuid
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import AfterValidator, BeforeValidator
-from pydantic_core import PydanticCustomError
 
 from app.api.offers import SearchText
+from app.api.params import DateTimeParam
 from app.api.problems import problem
 from app.db import Session
 from app.offers import openreferral, service
@@ -25,30 +22,8 @@ from app.settings import Settings
 router = APIRouter(tags=["openreferral"])
 
 PUBLIC_CACHE = "public, max-age=60"
-RFC3339 = re.compile(
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
-)
-RFC3339_MESSAGE = "must be an RFC 3339 date-time with an offset, such as 2026-05-01T14:00:00Z"
-
-
-def _rfc3339_text(value: Any) -> Any:
-    # Pydantic alone would take a bare number as a Unix time, or a date without a time.
-    if not isinstance(value, str) or not RFC3339.match(value):
-        raise PydanticCustomError("rfc3339", RFC3339_MESSAGE)
-    return value
-
-
-def _in_utc(value: datetime) -> datetime:
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is past year 9999 in UTC
-        raise PydanticCustomError("rfc3339", "is out of range") from None
-
-
 ModifiedAfter = Annotated[
-    datetime | None,
-    BeforeValidator(_rfc3339_text),
-    AfterValidator(_in_utc),
+    DateTimeParam,
     Query(
         description="Only services changed strictly after this RFC 3339 date-time "
         "(with an offset, e.g. `2026-05-01T14:00:00Z`): pass the `last_modified` of the "

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import AwareDatetime
 
 from app.api.deps import Kiosk, PartnerReader, PartnerReaderUnconfirmed
-from app.api.params import Cursor, Limit
+from app.api.params import Cursor, DateTimeParam, Limit
 from app.api.problems import problem, token
 from app.auth import scopes as S
 from app.auth.bearer import invalid_token
@@ -100,7 +99,7 @@ async def list_profiles(
     principal: PartnerReader,
     session: Session,
     updated_since: Annotated[
-        AwareDatetime | None,
+        DateTimeParam,
         Query(description="Only profiles updated at or after this instant (RFC 3339)."),
     ] = None,
     limit: Limit = DEFAULT_LIMIT,

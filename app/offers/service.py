@@ -21,7 +21,8 @@ from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.consent.schemas import OrganisationRef
-from app.errors import NotFound, PreconditionFailed, PreconditionRequired
+from app.errors import NotFound
+from app.etags import parse_if_match, require_if_match
 from app.models import Offer as OfferRow
 from app.models import OfferLocation, Profile, Referral
 from app.offers import matching
@@ -265,20 +266,7 @@ async def create_offer(
     return await get_offer(session, row.id, org_id)
 
 
-def parse_if_match(header: str | None) -> str:
-    """The version an ``If-Match`` names (``"3"``, ``W/"3"``) or ``*``; 428 when absent."""
-    if header is None or not header.strip():
-        raise PreconditionRequired("Send If-Match with the offer's ETag")
-    tag = header.strip()
-    if tag == "*":
-        return tag
-    tag = tag.removeprefix("W/").strip().strip('"')
-    return tag
-
-
-def _check_version(expected: str, row: OfferRow) -> None:
-    if expected != "*" and expected != str(row.version):
-        raise PreconditionFailed("The offer has changed; fetch it again")
+_CHANGED = "The offer has changed; fetch it again"
 
 
 async def replace_offer(
@@ -288,9 +276,9 @@ async def replace_offer(
     body: OfferCreate,
     if_match: str | None,
 ) -> Offer:
-    expected = parse_if_match(if_match)
+    expected = require_if_match(if_match, "Send If-Match with the offer's ETag")
     row = await _owned_for_update(session, offer_id, org_id)
-    _check_version(expected, row)
+    expected.check(row.version, _CHANGED)
     await session.execute(delete(OfferLocation).where(OfferLocation.offer_id == offer_id))
     await session.execute(
         update(OfferRow)
@@ -307,9 +295,10 @@ async def withdraw_offer(
     session: AsyncSession, org_id: uuid.UUID, offer_id: uuid.UUID, if_match: str | None
 ) -> None:
     """Withdraw (idempotent). ``If-Match`` is optional here; a stale one is still 412."""
+    expected = parse_if_match(if_match)
     row = await _owned_for_update(session, offer_id, org_id)
-    if if_match is not None and if_match.strip():
-        _check_version(parse_if_match(if_match), row)
+    if expected is not None:
+        expected.check(row.version, _CHANGED)
     if row.status == "withdrawn":
         return
     await session.execute(

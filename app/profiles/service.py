@@ -37,7 +37,8 @@ from app.consent.cuts import (
 )
 from app.consent.policy import GrantScope
 from app.db import Database
-from app.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from app.errors import Conflict, NotFound, ValidationFailed
+from app.etags import IfMatch
 from app.models.base import utcnow
 from app.models.profiles import Profile
 from app.pagination import decode_cursor, page_of
@@ -124,11 +125,11 @@ async def patch_own_profile(
     profile_id: uuid.UUID,
     patch: Any,
     *,
-    if_match: set[int] | None,
+    if_match: IfMatch,
 ) -> dict[str, Any]:
     """Apply an RFC 7396 merge patch to ``data``, validate the whole result, bump the version.
 
-    ``if_match`` holds the versions the client accepts (None for ``*``). The row is locked
+    ``if_match`` names the versions the client accepts (``app.etags``). The row is locked
     while the patch is applied, so two concurrent patches cannot both pass the check.
     """
     if not isinstance(patch, dict):
@@ -141,10 +142,10 @@ async def patch_own_profile(
     ).one_or_none()
     if current is None:
         raise NotFound("No such profile")
-    if if_match is not None and current.version not in if_match:
-        raise PreconditionFailed(
-            "The profile has changed since you read it: fetch it again and reapply your change"
-        )
+    if_match.check(
+        current.version,
+        "The profile has changed since you read it: fetch it again and reapply your change",
+    )
     document = validate_document(apply_merge_patch(current.data, patch), ("body",))
     row = (
         await session.execute(

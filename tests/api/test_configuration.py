@@ -239,3 +239,79 @@ async def test_every_response_sends_hsts_when_the_issuer_is_https(
     for r in responses:
         assert r.headers["strict-transport-security"].startswith("max-age=31536000"), r.request
         assert r.headers["x-content-type-options"] == "nosniff", r.request
+
+
+def _production_env(tmp_path: Path, **settings: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("ONWARD_") and key != "DATABASE_URL"
+    }
+    env.update(ONWARD_ENVIRONMENT="production", ONWARD_DATA_DIR=str(tmp_path), **settings)
+    return env
+
+
+def _onward(env: dict[str, str], *command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *command],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "127.0.0.1"])
+def test_production_never_guesses_the_issuer_from_the_address_served(
+    tmp_path: Path, host: str
+) -> None:
+    """Serving on 0.0.0.0 once advertised http://127.0.0.1:<port>: in production the
+    issuer must be set, whatever the rest of the configuration."""
+    key = tmp_path / "key.pem"
+    key.write_text("not read: the start is refused first")
+    env = _production_env(
+        tmp_path,
+        DATABASE_URL="postgresql://onward@db.invalid/onward",
+        ONWARD_SIGNING_KEY_FILE=str(key),
+    )
+    done = _onward(env, "serve", "--host", host, "--port", "8000")
+    assert done.returncode == 2, done.stderr
+    assert "onward: cannot start: ONWARD_ISSUER must be set in production" in done.stderr
+    assert "127.0.0.1" not in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_production_refuses_a_plain_http_issuer_at_start(tmp_path: Path) -> None:
+    key = tmp_path / "key.pem"
+    key.write_text("not read: the start is refused first")
+    env = _production_env(
+        tmp_path,
+        DATABASE_URL="postgresql://onward@db.invalid/onward",
+        ONWARD_SIGNING_KEY_FILE=str(key),
+        ONWARD_ISSUER="http://onward.example.org",
+    )
+    done = _onward(env, "serve", "--host", "0.0.0.0")
+    assert done.returncode == 2, done.stderr
+    assert "ONWARD_ISSUER must be an https URL" in done.stderr
+    assert "must be set" not in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_production_refuses_placeholder_bootstrap_secrets_at_start(tmp_path: Path) -> None:
+    key = tmp_path / "key.pem"
+    key.write_text("not read: the start is refused first")
+    env = _production_env(
+        tmp_path,
+        DATABASE_URL="postgresql://onward@db.invalid/onward",
+        ONWARD_SIGNING_KEY_FILE=str(key),
+        ONWARD_ISSUER="https://onward.example.org",
+        ONWARD_BOOTSTRAP_ADMIN_CLIENT_ID="ops",
+        ONWARD_BOOTSTRAP_ADMIN_CLIENT_SECRET="changeme",
+    )
+    done = _onward(env, "serve", "--host", "0.0.0.0")
+    assert done.returncode == 2, done.stderr
+    assert "ONWARD_BOOTSTRAP_ADMIN_CLIENT_SECRET is a placeholder" in done.stderr
+    assert "changeme" not in done.stderr
+    assert "Traceback" not in done.stderr

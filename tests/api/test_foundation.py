@@ -45,7 +45,9 @@ async def test_readyz_503_when_database_unreachable(app: FastAPI) -> None:
 async def test_unknown_path_is_problem_404(client: httpx.AsyncClient) -> None:
     r = await client.get("/v1/nothing-here")
     assert r.status_code == 404
-    assert problem(r)["title"] == "Not Found"
+    # The app's own problem type and title, as for any other 404 (API.md §0).
+    assert problem(r)["title"] == "Not found"
+    assert problem(r)["type"] == "/problems/not-found"
 
 
 async def test_wrong_method_is_problem_405(client: httpx.AsyncClient) -> None:
