@@ -26,6 +26,7 @@ from app.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
+from app.etags import IfMatch
 from app.offers import service as offers
 from app.pages import words
 from app.pages.forms import read_form
@@ -572,7 +573,9 @@ async def change_profile_section(
     except ValueError:
         version = -1
     try:
-        await profiles.patch_own_profile(session, leaver.profile_id, patch, if_match={version})
+        await profiles.patch_own_profile(
+            session, leaver.profile_id, patch, if_match=IfMatch(frozenset({version}))
+        )
     except PreconditionFailed:
         return await _section_page(
             request,

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import yaml
 
-from app.auth.scopes import SELF
+from app.auth.scopes import CLIENT_SCOPES, SELF
 from app.errors import PATTERN_WORDS
 from tests.api.offers_helpers import offer_body
 from tests.conftest import ROOT, problem
@@ -20,14 +20,6 @@ from tests.support import Actors
 
 SPEC: dict[str, Any] = yaml.safe_load((ROOT / "openapi.yaml").read_text())
 METHODS = ("get", "put", "post", "patch", "delete")
-CLIENT_SCOPES = (
-    "admin",
-    "offers:write",
-    "profiles:create",
-    "profiles:read",
-    "referrals:read",
-    "referrals:write",
-)
 
 
 def concrete(path: str) -> str:
