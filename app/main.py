@@ -35,13 +35,13 @@ from app.api import (
     referrals,
     wellknown,
 )
-from app.api.fast import PartnerReadFastPath, TokenFastLane
 from app.auth.bootstrap import ensure_bootstrap_admin
 from app.auth.pins import PinCheckPool
 from app.auth.tokens import KeyRing, TokenService, load_or_create_key
 from app.db import Database, make_database, make_engine, make_pool
 from app.errors import install_error_handlers
 from app.middleware import BodySizeLimit, HostCheck, ResponseHeaders
+from app.routing import serve_first
 from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -149,22 +149,19 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         # One schema per model: hand-written $refs (merge-patch bodies) stay valid.
         separate_input_output_schemas=False,
     )
-    if settings.fast_paths:
-        # Innermost: inside errors.LastResort, the response headers and the body limit.
-        app.add_middleware(TokenFastLane)
     install_error_handlers(app)
     # The body limit refuses an oversized body before anything else reads it; the response
     # headers wrap it, so its 413 carries them too.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ResponseHeaders, https=settings.https)
-    if settings.fast_paths:
-        # Beneath FastAPI, outside the other middleware: it sends the same security headers
-        # itself. It only takes body-less GETs.
-        app.add_middleware(PartnerReadFastPath)
-    # Outermost (added last): a Host the API does not serve is refused before any route,
-    # the fast path included, sees the request.
+    # Outermost (added last): a Host the API does not serve is refused before any route
+    # sees the request.
     app.add_middleware(HostCheck, allowed=settings.host_names, https=settings.https)
 
+    # The hot operations (the partner read, the token endpoint) are lean routes matched
+    # before anything else; every route, lean or not, runs inside the same middleware and
+    # is documented by its one registration.
+    serve_first(app, profiles.hot_router, oauth.hot_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_docs(app)
     for module in (

@@ -68,10 +68,6 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     # FastAPI's built-in OpenTelemetry instrumentation (off: it costs ~5 % per request).
     telemetry: bool = False
-    # Serve the partner read and the token endpoint beneath FastAPI's routing
-    # (app/api/fast.py): the same code, less overhead. Off: every request goes through
-    # FastAPI (the tests compare both).
-    fast_paths: bool = True
 
     # Sign-in throttling (API.md §0 "rate limits"). Unauthenticated sign-in attempts (the
     # PIN grant, the sign-in page) allowed per client address in any 60 seconds.

@@ -30,9 +30,12 @@ from app.auth.principal import LEAVER_CLIENT_ID
 from app.auth.revocation import introspect_token, revoke_token
 from app.auth.scopes import ALL_SCOPES
 from app.db import Database, Session
+from app.routing import LeanRoute
 from app.settings import Settings
 
 router = APIRouter(tags=["oauth"])
+# The token endpoint: a LeanRoute (app/routing.py) that main.py serves first.
+hot_router = APIRouter(tags=["oauth"], route_class=LeanRoute)
 
 FORM = "application/x-www-form-urlencoded"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -159,7 +162,7 @@ async def _token_request(request: Request) -> TokenRequest:
     return token_request
 
 
-@router.post(
+@hot_router.post(
     "/oauth/token",
     summary="Issue an access token",
     response_model=TokenResponse,
