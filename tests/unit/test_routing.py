@@ -30,7 +30,7 @@ def _client(app: FastAPI) -> httpx.AsyncClient:
 
 
 @pytest.fixture
-async def lean_app() -> AsyncIterator[FastAPI]:
+def lean_app() -> FastAPI:
     router = APIRouter(route_class=LeanRoute)
 
     @router.get("/things/{thing_id}")
@@ -46,7 +46,7 @@ async def lean_app() -> AsyncIterator[FastAPI]:
 
     serve_first(app, router)
     calls.clear()
-    yield app
+    return app
 
 
 async def test_a_lean_route_serves_its_dependencies_once_per_request(lean_app: FastAPI) -> None:
