@@ -71,14 +71,32 @@ def _cpu_ticks(pids: list[int]) -> int:
     return total
 
 
+def _postmaster_pid() -> int | None:
+    """The embedded cluster's postmaster (the harness's own), if that is what is used."""
+    if os.environ.get("DATABASE_URL"):
+        return None
+    try:
+        return int((WORK / "pg" / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _postgres_pids() -> list[int]:
+    """The bench cluster's processes: its postmaster and every process it forked (the
+    backends stay up: the pools hold their connections). With an external DATABASE_URL,
+    every local process named postgres (then another cluster on the host counts too)."""
+    postmaster = _postmaster_pid()
     pids = []
     for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
         if entry.name.isdigit():
             try:
-                if (entry / "cmdline").read_bytes().startswith(b"postgres"):
+                if postmaster is not None:
+                    ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                    if int(entry.name) == postmaster or ppid == postmaster:
+                        pids.append(int(entry.name))
+                elif (entry / "cmdline").read_bytes().startswith(b"postgres"):
                     pids.append(int(entry.name))
-            except OSError:
+            except (OSError, ValueError, IndexError):
                 continue
     return pids
 
@@ -147,7 +165,7 @@ def run_wrk(
         str(script),
         url,
     ]
-    pg_pids = _postgres_pids()  # backends stay up: the pools hold their connections
+    pg_pids = _postgres_pids()
     before = (_cpu_ticks([server_pid] if server_pid else []), _cpu_ticks(pg_pids))
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     after = (_cpu_ticks([server_pid] if server_pid else []), _cpu_ticks(pg_pids))
@@ -397,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
         "rounds": args.rounds,
         "machine": _machine(),
+        # Others' work on a shared machine shows here; ratios within a round absorb it.
+        "load_average_start": _load_average(),
     }
     try:
         # Warm up: pools, caches, lazy imports.
@@ -447,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         result["sweep"] = sweep
         result["onward_rss_mb_after"] = round(onward.rss_mb(), 1)
         result["floor_rss_mb_after"] = round(floor.rss_mb(), 1)
+        result["load_average_end"] = _load_average()
         result["summary"] = _targets(result)
     finally:
         floor.stop()
@@ -464,6 +485,13 @@ def main(argv: list[str] | None = None) -> int:
 
         plot(result, RESULTS / f"{args.label}.png")
     return 0
+
+
+def _load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def _machine() -> dict[str, Any]:
