@@ -38,7 +38,6 @@ from app.api import (
     webhooks,
     wellknown,
 )
-from app.api.fast import PartnerReadFastPath, TokenFastLane
 from app.audit.seal import seal_pending
 from app.auth.bootstrap import ensure_bootstrap_admin
 from app.auth.pins import PinCheckPool
@@ -48,6 +47,7 @@ from app.consent.receipts import ReceiptIssuer
 from app.db import Database, make_database, make_engine, make_pool
 from app.errors import install_error_handlers
 from app.middleware import BodySizeLimit, HostCheck, ResponseHeaders
+from app.routing import serve_before, serve_first
 from app.settings import Settings, get_settings
 from app.webhooks.delivery import deliver_backlog
 from app.workers import Periodic
@@ -236,21 +236,19 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         # One schema per model: hand-written $refs (merge-patch bodies) stay valid.
         separate_input_output_schemas=False,
     )
-    if settings.fast_paths:
-        # Innermost: inside errors.LastResort, the response headers and the body limit.
-        app.add_middleware(TokenFastLane)
     install_error_handlers(app)
     # The body limit refuses an oversized body before anything else reads it; the response
     # headers wrap it, so its 413 carries them too.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ResponseHeaders, https=settings.https)
-    if settings.fast_paths:
-        # Beneath FastAPI, outside the other middleware: it sends the same security headers
-        # itself. It only takes body-less GETs.
-        app.add_middleware(PartnerReadFastPath)
-    # Outermost (added last): a Host the API does not serve is refused before any route,
-    # the fast path included, sees the request.
+    # Outermost (added last): a Host the API does not serve is refused before any route
+    # sees the request.
     app.add_middleware(HostCheck, allowed=settings.host_names, https=settings.https)
+
+    # The hot operations (the partner read, the token endpoint) are lean routes matched
+    # before anything else; every route, lean or not, runs inside the same middleware and
+    # is documented by its one registration.
+    serve_first(app, profiles.hot_router, oauth.hot_router)
 
     generate = app.openapi  # with the problem documents of install_error_handlers
 
@@ -270,7 +268,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         admin,
         organisations,
         consent,
-        changes,  # before profiles: /v1/profiles/changes is not a profile id
         profiles,
         pin_reset,
         me,
@@ -280,6 +277,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         webhooks,
     ):
         app.include_router(module.router)
+    # A fixed path beside the lean read's /v1/profiles/{profile_id}: matched before it.
+    serve_before(app, changes.router)
     # The leaver's pages (API.md §8): their routes, sessions and page-level answers.
     pages.install(app, settings)
     return app

@@ -6,10 +6,10 @@
   and tokens must never be cached; public handlers opt out by setting their own), opens
   the public catalogue to every origin, as Open Referral UK requires, and adds the
   security headers every response carries (:func:`security_headers`: ``nosniff``, and
-  HSTS when the issuer is https). The partner read's fast path sends the same list.
+  HSTS when the issuer is https).
 * :class:`HostCheck`, outermost, answers 400 for a ``Host`` the API does not serve, before
-  any route (the fast path included) sees the request. Absolute URLs come from
-  ``ONWARD_ISSUER`` only; this keeps a forged Host out of logs, caches and redirects too.
+  any route sees the request. Absolute URLs come from ``ONWARD_ISSUER`` only; this keeps
+  a forged Host out of logs, caches and redirects too.
 
 Request headers over 64 KiB in total never reach this code: the server refuses them
 (``app/server.py``).
@@ -74,6 +74,7 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        body_may_follow = False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -83,6 +84,14 @@ class BodySizeLimit:
                 if declared > self.max_bytes:
                     await self._reject(send)
                     return
+                body_may_follow = body_may_follow or declared != 0
+            elif name == b"transfer-encoding":
+                body_may_follow = True
+        if not body_may_follow:
+            # No Content-Length and no Transfer-Encoding (or a length of 0): HTTP/1.1 says
+            # there is no body, so there is nothing to count (most GETs: the hot path).
+            await self.app(scope, receive, send)
+            return
         received = 0
 
         async def limited_receive() -> Message:
@@ -140,7 +149,7 @@ HSTS = b"max-age=31536000; includeSubDomains"
 
 @lru_cache(maxsize=4)
 def security_headers(https: bool) -> tuple[tuple[bytes, bytes], ...]:
-    """Headers on every response: the one list, shared with the fast path (``api/fast.py``)."""
+    """Headers on every response: the one list (``ResponseHeaders``, ``HostCheck``)."""
     headers: list[tuple[bytes, bytes]] = [(b"x-content-type-options", b"nosniff")]
     if https:
         headers.append((b"strict-transport-security", HSTS))
@@ -158,8 +167,8 @@ def _host_name(value: bytes) -> str:
 class HostCheck:
     """400 problem for a request whose ``Host`` is not one of ``allowed`` (names, no port).
 
-    Pure ASGI and outermost: it runs before the partner read's fast path, which answers
-    beneath FastAPI. A request with no Host header at all (HTTP/1.0) is refused too.
+    Pure ASGI and outermost: it runs before any route. A request with no Host header at
+    all (HTTP/1.0) is refused too.
     """
 
     def __init__(self, app: ASGIApp, allowed: frozenset[str], https: bool) -> None:

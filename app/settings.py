@@ -78,10 +78,6 @@ class Settings(BaseSettings):
     background_tasks: bool = True
     # FastAPI's built-in OpenTelemetry instrumentation (off: it costs ~5 % per request).
     telemetry: bool = False
-    # Serve the partner read and the token endpoint beneath FastAPI's routing
-    # (app/api/fast.py): the same code, less overhead. Off: every request goes through
-    # FastAPI (the tests compare both).
-    fast_paths: bool = True
 
     # Let webhooks reach `http` URLs and private, loopback or link-local addresses
     # (development and tests only; refused in production). See app/webhooks/urls.py.

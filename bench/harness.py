@@ -1,12 +1,15 @@
-"""The benchmark harness: Onward against its floor, pair by pair, on the same machine.
+"""The benchmark harness: Onward against its floors, round by round, on the same machine.
 
 Placement: the server under test runs on core 0; wrk and PostgreSQL on core 1 (a pilot
 lost 10–40 % throughput and doubled p99 when PostgreSQL shared the server's core). The
-floor and Onward get the same placement and the same uvicorn settings (one worker).
+floors and Onward get the same placement and the same uvicorn settings (one worker).
 
-Runs alternate floor, Onward, floor, Onward … and the report is the median of the
-per-pair throughput ratios, with p50/p99 latencies and the count of non-2xx answers.
-Absolute figures vary between runs and machines; ratios measured in one run do not.
+Two floors (``bench/floor.py``): the *read-only* floor reads the document by primary key;
+the *same-work* floor also appends the access event in the same statement, as a partner
+read must. Each round runs read-only floor, same-work floor, Onward, back to back, and
+the report is the median of the per-round throughput ratios against each floor, with
+p50/p99 latencies and the count of non-2xx answers. Absolute figures vary between runs
+and machines (the machine may be shared); ratios measured within one round do not.
 """
 
 from __future__ import annotations
@@ -68,14 +71,32 @@ def _cpu_ticks(pids: list[int]) -> int:
     return total
 
 
+def _postmaster_pid() -> int | None:
+    """The embedded cluster's postmaster (the harness's own), if that is what is used."""
+    if os.environ.get("DATABASE_URL"):
+        return None
+    try:
+        return int((WORK / "pg" / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _postgres_pids() -> list[int]:
+    """The bench cluster's processes: its postmaster and every process it forked (the
+    backends stay up: the pools hold their connections). With an external DATABASE_URL,
+    every local process named postgres (then another cluster on the host counts too)."""
+    postmaster = _postmaster_pid()
     pids = []
     for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
         if entry.name.isdigit():
             try:
-                if (entry / "cmdline").read_bytes().startswith(b"postgres"):
+                if postmaster is not None:
+                    ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                    if int(entry.name) == postmaster or ppid == postmaster:
+                        pids.append(int(entry.name))
+                elif (entry / "cmdline").read_bytes().startswith(b"postgres"):
                     pids.append(int(entry.name))
-            except OSError:
+            except (OSError, ValueError, IndexError):
                 continue
     return pids
 
@@ -144,7 +165,7 @@ def run_wrk(
         str(script),
         url,
     ]
-    pg_pids = _postgres_pids()  # backends stay up: the pools hold their connections
+    pg_pids = _postgres_pids()
     before = (_cpu_ticks([server_pid] if server_pid else []), _cpu_ticks(pg_pids))
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     after = (_cpu_ticks([server_pid] if server_pid else []), _cpu_ticks(pg_pids))
@@ -257,6 +278,31 @@ def _median_or_none(values: list[float | None]) -> float | None:
     return round(statistics.median(present), 1) if present else None
 
 
+# Issue 12's targets, checked on every run (the JSON says which held).
+TARGETS = {
+    "read_vs_same_work_floor_min": 0.75,
+    "read_vs_read_only_floor_min": 0.5,
+    "read_p99_vs_same_work_floor_max": 2.0,
+    "token_vs_read_only_floor_min": 0.3,
+    "rss_mb_max": 200,
+}
+
+
+def _targets(result: dict[str, Any]) -> dict[str, Any]:
+    read, same = result["partner_read"], result["partner_read_vs_same_work"]
+    checks = {
+        "read_vs_same_work_floor": same["ratio_median"] >= TARGETS["read_vs_same_work_floor_min"],
+        "read_vs_read_only_floor": read["ratio_median"] >= TARGETS["read_vs_read_only_floor_min"],
+        "read_p99_vs_same_work_floor": same["p99_ratio_median"]
+        <= TARGETS["read_p99_vs_same_work_floor_max"],
+        "read_non_2xx": read["non_2xx"] + same["non_2xx"] == 0,
+        "token_vs_read_only_floor": result["token_endpoint"]["ratio_median"]
+        >= TARGETS["token_vs_read_only_floor_min"],
+        "rss": result["onward_rss_mb_after"] <= TARGETS["rss_mb_max"],
+    }
+    return {"targets": TARGETS, "met": checks, "all_met": all(checks.values())}
+
+
 def _median_pairs(pairs: list[tuple[WrkResult, WrkResult]]) -> dict[str, Any]:
     ratios = [o.requests_per_s / f.requests_per_s for f, o in pairs]
     return {
@@ -302,7 +348,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep", default="1,8,32,64", help="concurrencies for the plot")
     parser.add_argument("--label", default="default")
     parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument(
+        "--quick", action="store_true", help="3 rounds of 5 s, sweep 1,32: a minute or two"
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.seconds, args.sweep = 3, 5, "1,32"
 
     wrk = _ensure_wrk()
     WORK.mkdir(parents=True, exist_ok=True)
@@ -316,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         "ONWARD_ISSUER": ISSUER,
         "ONWARD_ENVIRONMENT": "development",
         "ONWARD_DB__POOL_SIZE": "20",
+        "BENCH_ORGANISATION_ID": str(seeded.partner_org),
+        "BENCH_CLIENT_ID": seeded.partner_client_id,
     }
     env.pop("ONWARD_SIGNING_KEY_FILE", None)
     tokens = TokenService(
@@ -336,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="onward-bench-"))
     ids = [str(i) for i in seeded.profile_ids]
     read_lua = _lua_read(tmp / "read.lua", ids, partner)
+    same_lua = _lua_read(tmp / "same.lua", ids, partner, prefix="/same-work/")
     form = (
         f"grant_type=client_credentials&client_id={seeded.partner_client_id}"
         f"&client_secret={seeded.partner_client_secret}"
@@ -361,24 +415,32 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
         "rounds": args.rounds,
         "machine": _machine(),
+        # Others' work on a shared machine shows here; ratios within a round absorb it.
+        "load_average_start": _load_average(),
     }
     try:
-        for s in (floor, onward):  # warm up: pools, caches, JIT-free but lazy imports
-            run_wrk(wrk, s.url, read_lua, args.connections, 3)
-        pairs = []
+        # Warm up: pools, caches, lazy imports.
+        for url, lua in ((floor.url, read_lua), (floor.url, same_lua), (onward.url, read_lua)):
+            run_wrk(wrk, url, lua, args.connections, 3)
+        pairs, same_pairs = [], []
         for _ in range(args.rounds):
             f = run_wrk(wrk, floor.url, read_lua, args.connections, args.seconds, floor.pid)
+            s = run_wrk(wrk, floor.url, same_lua, args.connections, args.seconds, floor.pid)
             o = run_wrk(wrk, onward.url, read_lua, args.connections, args.seconds, onward.pid)
             pairs.append((f, o))
+            same_pairs.append((s, o))
             print(
-                f"read  floor {f.requests_per_s:8.0f}/s  onward {o.requests_per_s:8.0f}/s  "
-                f"ratio {o.requests_per_s / f.requests_per_s:.2f}  "
-                f"p99 {f.p99_ms:.1f} / {o.p99_ms:.1f} ms  "
-                f"cpu/req server {f.server_cpu_us} / {o.server_cpu_us} us, "
-                f"postgres {f.postgres_cpu_us} / {o.postgres_cpu_us} us",
+                f"read  floor {f.requests_per_s:6.0f}/s  same-work {s.requests_per_s:6.0f}/s  "
+                f"onward {o.requests_per_s:6.0f}/s  "
+                f"ratios {o.requests_per_s / f.requests_per_s:.2f} / "
+                f"{o.requests_per_s / s.requests_per_s:.2f}  "
+                f"p99 {f.p99_ms:.1f} / {s.p99_ms:.1f} / {o.p99_ms:.1f} ms  "
+                f"cpu/req server {f.server_cpu_us} / {s.server_cpu_us} / {o.server_cpu_us} us, "
+                f"postgres {f.postgres_cpu_us} / {s.postgres_cpu_us} / {o.postgres_cpu_us} us",
                 file=sys.stderr,
             )
         result["partner_read"] = _median_pairs(pairs)
+        result["partner_read_vs_same_work"] = _median_pairs(same_pairs)
 
         tpairs = []
         for _ in range(max(2, args.rounds // 2)):
@@ -397,11 +459,16 @@ def main(argv: list[str] | None = None) -> int:
         sweep = []
         for c in [int(x) for x in args.sweep.split(",") if x]:
             f = run_wrk(wrk, floor.url, read_lua, c, max(3, args.seconds // 2))
+            s = run_wrk(wrk, floor.url, same_lua, c, max(3, args.seconds // 2))
             o = run_wrk(wrk, onward.url, read_lua, c, max(3, args.seconds // 2))
-            sweep.append({"connections": c, "floor": asdict(f), "onward": asdict(o)})
+            sweep.append(
+                {"connections": c, "floor": asdict(f), "same_work": asdict(s), "onward": asdict(o)}
+            )
         result["sweep"] = sweep
         result["onward_rss_mb_after"] = round(onward.rss_mb(), 1)
         result["floor_rss_mb_after"] = round(floor.rss_mb(), 1)
+        result["load_average_end"] = _load_average()
+        result["summary"] = _targets(result)
     finally:
         floor.stop()
         onward.stop()
@@ -418,6 +485,13 @@ def main(argv: list[str] | None = None) -> int:
 
         plot(result, RESULTS / f"{args.label}.png")
     return 0
+
+
+def _load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def _machine() -> dict[str, Any]:

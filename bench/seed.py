@@ -10,8 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from app.auth.secrets import hash_secret
+from app.consent.cuts import refresh_stale_for_organisation
 from app.profiles.reference import new_reference
 
 AREAS = ["E06000038", "E07000178", "E06000039", "E06000060", "E06000042"]
@@ -133,6 +136,23 @@ async def seed(dsn: str, profiles: int, events: int) -> Seeded:
                 events,
             )
         await conn.execute("ANALYZE")
-        return Seeded(org, client_id, secret, ids)
     finally:
         await conn.close()
+    await _decide_cuts(dsn, org)
+    return Seeded(org, client_id, secret, ids)
+
+
+async def _decide_cuts(dsn: str, org: uuid.UUID) -> None:
+    """Decide every seeded profile's cut for the partner up front, with the app's own code
+    (``consent.cuts``), as the grant endpoint does when consent is given: the benchmark
+    then measures reads, not the first read's recomputation."""
+    engine = create_async_engine(dsn.replace("postgresql://", "postgresql+asyncpg://", 1))
+    try:
+        async with AsyncSession(engine) as session:
+            await refresh_stale_for_organisation(session, org, datetime.now(UTC))
+            await session.commit()
+        async with engine.connect() as conn:
+            await conn.execute(text("ANALYZE disclosure_cuts"))
+            await conn.commit()
+    finally:
+        await engine.dispose()

@@ -16,10 +16,12 @@ from app.webhooks.feed import read_changes
 from app.webhooks.schemas import ProfileChangePage
 
 router = APIRouter()
+# A fixed path beside /v1/profiles/{profile_id}: matched first (see app.main).
+CHANGES_PATH = "/v1/profiles/changes"
 
 
 @router.get(
-    "/v1/profiles/changes",
+    CHANGES_PATH,
     tags=["profiles"],
     response_model=ProfileChangePage,
     responses=token(S.PROFILES_READ),

@@ -33,9 +33,12 @@ from app.auth.principal import LEAVER_CLIENT_ID
 from app.auth.revocation import introspect_token, revoke_token
 from app.auth.scopes import ALL_SCOPES
 from app.db import Database, Session
+from app.routing import LeanRoute
 from app.settings import Settings
 
 router = APIRouter(tags=["oauth"])
+# The token endpoint: a LeanRoute (app/routing.py) that main.py serves first.
+hot_router = APIRouter(tags=["oauth"], route_class=LeanRoute)
 
 FORM = "application/x-www-form-urlencoded"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -303,7 +306,7 @@ async def _token_request(request: Request) -> TokenRequest:
     return token_request
 
 
-@router.post(
+@hot_router.post(
     "/oauth/token",
     summary="Issue an access token",
     response_model=TokenResponse,
@@ -321,7 +324,7 @@ async def _token_request(request: Request) -> TokenRequest:
         },
     },
     openapi_extra=_TOKEN_BODY,
-    operation_id="issueToken",  # the handler keeps its name: api.fast calls it as `token`
+    operation_id="issueToken",
 )
 async def token(request: Request) -> JSONResponse:
     """RFC 6749 token endpoint, form-encoded.

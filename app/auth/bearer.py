@@ -1,7 +1,7 @@
 """Reading a bearer token off a request (RFC 6750), without any web framework.
 
-Shared by the FastAPI dependencies (``api/deps.py``) and the partner read's fast path
-(``api/fast.py``), so both answer every auth failure identically:
+Used by the FastAPI dependencies (``api/deps.py``), so every route answers every auth
+failure identically:
 
 * no token → 401 ``WWW-Authenticate: Bearer``
 * a bad or expired token, or one in the query string → 401 ``error="invalid_token"``;

@@ -486,7 +486,7 @@ async def test_disabling_an_organisation_refuses_all_its_clients_from_the_next_r
                     refused = await c.get("/v1/referrals", headers=actor.headers)
                     assert refused.status_code == 401, refused.text
                     assert 'error="invalid_token"' in refused.headers["www-authenticate"]
-                # ... the partner read's fast path too (served beneath FastAPI) ...
+                # ... the partner read too (liveness checked in its own statement) ...
                 read = await c.get(f"/v1/profiles/{uuid.uuid4()}", headers=reader.headers)
                 assert read.status_code == 401
                 # ... while other organisations are untouched.

@@ -1,8 +1,8 @@
 """Configuration (issue 11): hosts, absolute URLs, production settings, security headers.
 
 * Absolute URLs come from ``ONWARD_ISSUER`` only; a ``Host`` outside
-  ``ONWARD_ALLOWED_HOSTS`` is a 400 problem, before any route (the partner read's fast
-  path included); no trailing-slash redirects.
+  ``ONWARD_ALLOWED_HOSTS`` is a 400 problem, before any route (the partner read, served
+  first, included); no trailing-slash redirects.
 * ``ONWARD_ENVIRONMENT=production`` refuses to start without ``DATABASE_URL``,
   ``ONWARD_SIGNING_KEY_FILE`` and an https ``ONWARD_ISSUER``.
 * ``/docs`` and ``/redoc`` cannot be framed; with an https issuer every response sends HSTS.
@@ -58,7 +58,7 @@ async def test_a_host_outside_the_allowed_hosts_is_400(client: httpx.AsyncClient
         assert r.headers["cache-control"] == "no-store"
 
 
-async def test_the_host_check_runs_before_the_partner_read_fast_path(
+async def test_the_host_check_runs_before_the_partner_read(
     client: httpx.AsyncClient, actors: Actors
 ) -> None:
     leaver = await make_leaver(client, actors)
@@ -229,7 +229,7 @@ async def test_every_response_sends_hsts_when_the_issuer_is_https(
             await c.post("/v1/admin/organisations", json={}),  # 401
             await c.post("/v1/admin/organisations", content=b"x" * (1024 * 1024 + 1)),  # 413
             await c.get("/healthz", headers=_with_host(EVIL)),  # 400 from the host check
-            # The fast path answers beneath FastAPI: the same headers, answers and problems.
+            # The partner read (a lean route, served first): the same headers.
             await c.get(f"/v1/profiles/{leaver.id}", headers=partner.headers),
             await c.get(f"/v1/profiles/{uuid.uuid4()}", headers=partner.headers),
             await c.get(f"/v1/profiles/{leaver.id}"),

@@ -1,8 +1,10 @@
-"""The partner read as production runs it: on the asyncpg pool, in autocommit.
+"""The partner read and the token endpoint: the hot paths, served as ordinary routes.
 
-The rest of the suite drives the read through the test's rolled-back transaction; these
-tests give the app a real pool, so the single liveness+profile+grants statement and the
-autocommit access-event insert run exactly as they do in a deployment.
+Most tests here give the app a real asyncpg pool, so the single statement (liveness,
+stored cut, access event) runs in autocommit exactly as in a deployment; the rest of the
+suite drives the read through the test's rolled-back transaction. Both endpoints are
+lean routes (``app/routing.py``) inside the one middleware stack: the tests check what a
+caller sees (status, headers, body) on every kind of answer.
 """
 
 from __future__ import annotations
@@ -15,13 +17,19 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from starlette.routing import Match
 
+from app.api import oauth as oauth_api
+from app.api import profiles as profiles_api
 from app.db import Database, make_pool
 from app.main import create_app
+from app.routing import LeanRoute
 from app.settings import Settings
 from tests.api.consent_helpers import Leaver, grant, make_leaver
+from tests.conftest import problem
 from tests.support import Actor, Actors
 
 
@@ -146,36 +154,126 @@ async def test_revoked_grant_discloses_nothing_on_the_next_read(
     assert r.status_code == 404
 
 
-async def test_fast_path_and_fastapi_route_answer_alike(
-    settings: Settings, db: Database, client: httpx.AsyncClient, actors: Actors
+def _route_serving(app: FastAPI, method: str, path: str) -> APIRoute:
+    """The one route of ``app`` that a request ``method path`` reaches."""
+    scope = {"type": "http", "method": method, "path": path, "root_path": ""}
+    full = [r for r in app.router.routes if r.matches(scope)[0] is Match.FULL]
+    assert len(full) == 1, full
+    assert isinstance(full[0], APIRoute)
+    return full[0]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "endpoint"),
+    [
+        ("GET", f"/v1/profiles/{uuid.uuid4()}", profiles_api.read_profile),
+        ("POST", "/oauth/token", oauth_api.token),
+    ],
+)
+async def test_the_documented_route_is_the_served_route(
+    app: FastAPI, method: str, path: str, endpoint: object
 ) -> None:
-    """The fast path (app/api/fast.py) and the documented FastAPI route give the same
-    status, body and headers for a read, a 404, a missing token, a bad token and a
-    missing scope."""
+    """The partner read and the token endpoint are ordinary routes, registered once: the
+    route a request reaches, ahead of every other, is the one OpenAPI documents, and no
+    middleware answers them beneath the framework (issue 12)."""
+    route = _route_serving(app, method, path)
+    assert isinstance(route, LeanRoute)
+    assert route.endpoint is endpoint
+    # Ahead of every other route but the fixed /v1/profiles/changes (not a profile id).
+    lean = [r for r in app.router.routes if isinstance(r, LeanRoute)]
+    assert [getattr(r, "path", None) for r in app.router.routes[:1]] == ["/v1/profiles/changes"]
+    assert app.router.routes[1:3] == lean
+    operation = app.openapi()["paths"][route.path][method.lower()]
+    assert operation["operationId"] == route.unique_id
+    assert "description" in operation
+    assert [m.cls.__name__ for m in app.user_middleware] == [
+        "HostCheck",
+        "ResponseHeaders",
+        "BodySizeLimit",
+        "LastResort",
+    ]
+    assert "fast_paths" not in Settings.model_fields
+
+
+async def test_every_answer_of_the_partner_read_carries_the_security_headers(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
+    """200, 401 (missing, malformed, bad, in the query), 403 and 404: each is no-store and
+    nosniff; each error is a problem document with the RFC 6750 challenge where due."""
     partner = await actors.client("profiles:read")
     writer = await actors.client("offers:write")
     leaver = await make_leaver(client, actors)
     await grant(client, leaver, partner.organisation_id, ["contact", "identity.given_name"])
+    cases: list[tuple[str, dict[str, str], int, str | None]] = [
+        (f"/v1/profiles/{leaver.id}", partner.headers, 200, None),
+        (f"/v1/profiles/{uuid.uuid4()}", partner.headers, 404, None),
+        ("/v1/profiles/not-a-uuid", partner.headers, 404, None),
+        (f"/v1/profiles/{leaver.id}", {}, 401, "Bearer"),
+        (
+            f"/v1/profiles/{leaver.id}",
+            {"Authorization": "Bearer not-a-token"},
+            401,
+            'Bearer error="invalid_token", error_description="The access token is invalid"',
+        ),
+        (
+            f"/v1/profiles/{leaver.id}",
+            {"Authorization": "Basic eDp5"},
+            401,
+            'Bearer error="invalid_token", error_description="Use the Bearer scheme"',
+        ),
+        (
+            f"/v1/profiles/{leaver.id}",
+            writer.headers,
+            403,
+            'Bearer error="insufficient_scope", scope="profiles:read"',
+        ),
+        (f"/v1/profiles/{leaver.id}?access_token=x", partner.headers, 401, None),
+    ]
+    for path, headers, status, challenge in cases:
+        r = await client.get(path, headers=headers)
+        assert r.status_code == status, (path, r.text)
+        assert r.headers["cache-control"] == "no-store", path
+        assert r.headers["x-content-type-options"] == "nosniff", path
+        if status == 200:
+            assert r.headers["content-type"] == "application/json"
+            body = r.json()
+            assert set(body) == {
+                "id",
+                "data",
+                "disclosed_fields",
+                "grant_ids",
+                "version",
+                "updated_at",
+            }
+            assert set(body["data"]) == {"contact", "identity"}
+            assert set(body["data"]["identity"]) == {"given_name"}
+            assert int(r.headers["content-length"]) == len(r.content)
+            continue
+        document = problem(r)
+        assert document["status"] == status
+        assert "contact" not in r.text
+        assert "given_name" not in r.text
+        if challenge is not None:
+            assert r.headers["www-authenticate"] == challenge, path
+        if status == 401:
+            assert r.headers["www-authenticate"].startswith("Bearer"), path
 
-    slow_app = create_app(settings.model_copy(update={"fast_paths": False}), database=db)
-    async with slow_app.router.lifespan_context(slow_app):
-        transport = httpx.ASGITransport(app=slow_app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as slow:
-            cases = [
-                (f"/v1/profiles/{leaver.id}", partner.headers),
-                (f"/v1/profiles/{uuid.uuid4()}", partner.headers),
-                (f"/v1/profiles/{leaver.id}", {}),
-                (f"/v1/profiles/{leaver.id}", {"Authorization": "Bearer not-a-token"}),
-                (f"/v1/profiles/{leaver.id}", writer.headers),
-                (f"/v1/profiles/{leaver.id}?access_token=x", partner.headers),
-            ]
-            for path, headers in cases:
-                fast_r = await client.get(path, headers=headers)
-                slow_r = await slow.get(path, headers=headers)
-                assert fast_r.status_code == slow_r.status_code, path
-                assert fast_r.json() == slow_r.json(), path
-                for h in ("content-type", "cache-control", "www-authenticate"):
-                    assert fast_r.headers.get(h) == slow_r.headers.get(h), (path, h)
+
+async def test_the_read_answer_is_the_stored_cut_as_json(
+    pooled: tuple[httpx.AsyncClient, Actors],
+) -> None:
+    """The answer is spliced from the stored cut's JSON text: it parses, and it says
+    exactly what the list (rendered from decoded rows) says about the same profile."""
+    client, actors = pooled
+    partner = await actors.client("profiles:read")
+    leaver = await make_leaver(client, actors)
+    await grant(client, leaver, partner.organisation_id, ["contact", "identity"])
+    one = await client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers)
+    listed = await client.get("/v1/profiles", headers=partner.headers)
+    assert one.status_code == listed.status_code == 200
+    (item,) = [i for i in listed.json()["items"] if i["id"] == str(leaver.id)]
+    assert one.json() == item
+    assert one.json()["updated_at"].endswith("Z")
 
 
 async def test_concurrent_reads_each_record_their_event(
@@ -244,7 +342,7 @@ async def test_unrecorded_read_fails_with_503(
         assert a.headers["retry-after"] == "5"
 
 
-async def test_unexpected_error_on_the_fast_path_is_a_bare_500(
+async def test_unexpected_error_on_the_partner_read_is_a_bare_500(
     client: httpx.AsyncClient, actors: Actors, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from app.profiles import service
@@ -258,50 +356,56 @@ async def test_unexpected_error_on_the_fast_path_is_a_bare_500(
     assert r.status_code == 500
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.headers["cache-control"] == "no-store"
+    assert r.headers["x-content-type-options"] == "nosniff"
     assert "SENTINEL" not in r.text
 
 
-async def test_token_lane_and_fastapi_route_answer_alike(
-    settings: Settings, db: Database, client: httpx.AsyncClient, actors: Actors
+async def test_every_answer_of_the_token_endpoint_is_rfc6749_and_no_store(
+    client: httpx.AsyncClient, actors: Actors
 ) -> None:
-    """POST /oauth/token through the fast lane and through FastAPI: same answers."""
+    """POST /oauth/token: a token, a wrong secret, a scope not held, an unknown grant, a
+    JSON body and an oversized body each answer as RFC 6749 says (the 413 is the body
+    limit's problem document), and all of them carry no-store and nosniff."""
     partner = await actors.client("profiles:read")
     form = {"content-type": "application/x-www-form-urlencoded"}
-    cases: list[tuple[bytes, dict[str, str]]] = [
-        (
-            f"grant_type=client_credentials&client_id={partner.client_id}"
-            f"&client_secret={partner.client_secret}".encode(),
-            form,
-        ),
+    credentials = f"client_id={partner.client_id}&client_secret={partner.client_secret}"
+    cases: list[tuple[bytes, dict[str, str], int, str | None]] = [
+        (f"grant_type=client_credentials&{credentials}".encode(), form, 200, None),
         (
             f"grant_type=client_credentials&client_id={partner.client_id}"
             "&client_secret=wrong".encode(),
             form,
+            401,
+            "invalid_client",
         ),
+        (f"grant_type=client_credentials&scope=admin&{credentials}".encode(), form, 400, None),
+        (b"grant_type=password", form, 400, "unsupported_grant_type"),
         (
-            b"grant_type=client_credentials&scope=admin&client_id="
-            + partner.client_id.encode()
-            + b"&client_secret="
-            + partner.client_secret.encode(),
-            form,
+            b'{"grant_type": "client_credentials"}',
+            {"content-type": "application/json"},
+            400,
+            "invalid_request",
         ),
-        (b"grant_type=password", form),
-        (b'{"grant_type": "client_credentials"}', {"content-type": "application/json"}),
-        (b"x" * (1024 * 1024 + 1), form),
+        (b"x" * (1024 * 1024 + 1), form, 413, None),
     ]
-    slow_app = create_app(settings.model_copy(update={"fast_paths": False}), database=db)
-    async with slow_app.router.lifespan_context(slow_app):
-        transport = httpx.ASGITransport(app=slow_app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as slow:
-            for body, headers in cases:
-                fast_r = await client.post("/oauth/token", content=body, headers=headers)
-                slow_r = await slow.post("/oauth/token", content=body, headers=headers)
-                assert fast_r.status_code == slow_r.status_code, body[:60]
-                fast_body, slow_body = fast_r.json(), slow_r.json()
-                if fast_r.status_code == 200:
-                    assert fast_body.keys() == slow_body.keys()
-                    assert fast_body["scope"] == slow_body["scope"] == "profiles:read"
-                else:
-                    assert fast_body == slow_body
-                for h in ("content-type", "cache-control", "www-authenticate"):
-                    assert fast_r.headers.get(h) == slow_r.headers.get(h), (body[:60], h)
+    for body, headers, status, error in cases:
+        r = await client.post("/oauth/token", content=body, headers=headers)
+        assert r.status_code == status, (body[:60], r.text)
+        assert r.headers["cache-control"] == "no-store", body[:60]
+        assert r.headers["x-content-type-options"] == "nosniff", body[:60]
+        if status == 200:
+            answer = r.json()
+            assert answer["token_type"] == "Bearer"
+            assert answer["scope"] == "profiles:read"
+            assert r.headers["pragma"] == "no-cache"
+        elif status == 413:
+            assert problem(r)["status"] == 413
+        else:
+            answer = r.json()
+            assert set(answer) == {"error", "error_description"}
+            assert r.headers["pragma"] == "no-cache"
+            if error is not None:
+                assert answer["error"] == error
+            if status == 401:
+                assert r.headers["www-authenticate"].startswith("Basic")
+            assert partner.client_secret not in r.text

@@ -341,12 +341,10 @@ async def test_an_expired_token_says_so_on_an_ordinary_route(
     assert r.headers["www-authenticate"] == INVALID
 
 
-@pytest.mark.parametrize("fast_paths", [True, False])
 async def test_an_expired_token_says_so_on_the_partner_read(
-    settings: Settings, db: Database, fast_paths: bool
+    settings: Settings, db: Database
 ) -> None:
-    tuned = settings.model_copy(update={"fast_paths": fast_paths})
-    async for app in running(tuned, db):
+    async for app in running(settings, db):
         partner = await Actors(app).client("profiles:read")
         token = _expired(
             app,
