@@ -19,8 +19,9 @@ from app.errors import UnsupportedMediaType, ValidationFailed
 from app.etags import require_if_match
 from app.pagination import DEFAULT_LIMIT
 from app.profiles import service
+from app.profiles.erasure import erase_profile
 from app.profiles.export import export_record
-from app.profiles.schema import OwnProfile
+from app.profiles.schema import Erasure, OwnProfile
 
 router = APIRouter()
 
@@ -108,6 +109,51 @@ async def patch_me(
     )
     response.headers["ETag"] = etag(profile["version"])
     return profile
+
+
+@router.delete(
+    "/v1/me",
+    tags=["me"],
+    summary="Erase your profile",
+    response_model=Erasure,
+    responses={
+        **_AUTH,
+        **problem(412, "If-Match does not match the current version"),
+        **problem(428, "If-Match is missing"),
+    },
+)
+async def erase_me(
+    request: Request,
+    principal: Leaver,
+    session: Session,
+    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+) -> dict[str, Any]:
+    """Erase your profile (UK GDPR Article 17). It cannot be undone.
+
+    `If-Match` with the ETag of the profile you read is required (428 without, 412 when
+    the profile changed since), so you erase what you last saw. In one step:
+
+    * every active grant is revoked, each with a signed revocation receipt (returned here
+      in `revoked_grants`: you can no longer sign in to fetch them later), and every open
+      referral is withdrawn (its provider is told `referral.withdrawn`);
+    * every organisation that had an active grant is told `profile.erased` (webhook),
+      and its change feed shows `unshared`; its reads of your profile answer 404;
+    * your profile's data, your PIN and your progress readings are deleted. Your
+      reference can no longer sign in (it answers like a wrong PIN) and is never given to
+      anyone else. Every token you hold answers 401 `invalid_token` from now on, and
+      signed-in pages are signed out;
+    * you get `receipt`, a signed erasure receipt (`type` `erasure`, `sub`, `erased_at`,
+      `revoked_grants`, `withdrawn_referrals`), verifiable with the JWKS.
+
+    What is kept: the access log (who looked at what and when: field paths and ids,
+    never values; it is the accountability record) and the grants' ids, paths, purposes,
+    times and receipts. A provider you were referred to keeps its referral: the offer,
+    the status history (each status, when, and which client moved it) ending in
+    `withdrawn` if it was open, and the profile id. It keeps no message of yours, no note
+    written to you, and no profile data.
+    """
+    expected = require_if_match(if_match, "Send If-Match with the ETag of the profile you read")
+    return await erase_profile(session, request.app.state.receipts, principal, if_match=expected)
 
 
 @router.get(

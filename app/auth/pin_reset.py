@@ -28,6 +28,7 @@ _RESET = text(
     """
     UPDATE profiles SET pin_hash = :pin_hash
      WHERE reference = :reference
+       AND erased_at IS NULL  -- an erased profile never signs in again (migration 0018)
        AND created_by_client_id IN (SELECT client_id FROM clients
                                      WHERE organisation_id = :organisation_id)
     RETURNING id

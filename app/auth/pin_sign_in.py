@@ -64,9 +64,11 @@ class ReferenceLocked(Exception):
 
 
 # One statement per attempt: count it against the reference (issued or not) and read the
-# profile's hash. A slot is taken while fewer than :max_attempts are counted and no lock
-# holds, or when the lock has run out (the count restarts); the slot that makes
-# :max_attempts sets the lock. `refused` says whether this attempt got no slot.
+# profile's hash. An erased profile (profiles.erasure) is not joined: its reference is
+# counted and checked against the dummy hash exactly like one never issued. A slot is
+# taken while fewer than :max_attempts are counted and no lock holds, or when the lock
+# has run out (the count restarts); the slot that makes :max_attempts sets the lock.
+# `refused` says whether this attempt got no slot.
 _ATTEMPT = text(
     """
     WITH attempt AS (
@@ -93,7 +95,8 @@ _ATTEMPT = text(
     SELECT attempt.refused,
            CEIL(EXTRACT(EPOCH FROM (attempt.locked_until - now())))::int AS seconds_left,
            p.id, p.pin_hash
-      FROM attempt LEFT JOIN profiles AS p ON p.reference = :reference
+      FROM attempt LEFT JOIN profiles AS p
+           ON p.reference = :reference AND p.erased_at IS NULL
     """
 )
 _SUCCEEDED = text("DELETE FROM pin_attempts WHERE reference = :reference")

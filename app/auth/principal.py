@@ -77,7 +77,18 @@ LIVENESS_SQL = f"{_CLIENT_ACTIVE} AS client_active, {_JTI_REVOKED} AS token_revo
 # client, counts as false).
 LIVE_CONDITION = f"{_CLIENT_ACTIVE} AND NOT {_JTI_REVOKED}"
 # The same check on its own, for every route but the hot path (SQLAlchemy's named style).
-_LIVENESS = text("SELECT " + LIVENESS_SQL.replace("$1", ":client_id").replace("$2", ":jti"))
+# A leaver token also dies with its profile's erasure (profiles.erasure): the answer is
+# 401 invalid_token on every route, as for a revoked token.
+_PROFILE_ERASED = (
+    "EXISTS (SELECT 1 FROM profiles WHERE id = CAST(:profile_id AS uuid) "
+    "AND erased_at IS NOT NULL) AS profile_erased"
+)
+_LIVENESS = text(
+    "SELECT "
+    + LIVENESS_SQL.replace("$1", ":client_id").replace("$2", ":jti")
+    + ", "
+    + _PROFILE_ERASED
+)
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
@@ -109,12 +120,16 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
 
 
 async def confirm_live(session: AsyncSession, principal: Principal) -> None:
-    """Refuse a revoked token, or any token of a disabled or deleted client, or of a client
-    whose organisation is disabled."""
+    """Refuse a revoked token, a leaver token whose profile is erased, or any token of a
+    disabled or deleted client, or of a client whose organisation is disabled."""
+    profile_id = principal.profile_id if principal.is_leaver else None
     row = (
-        await session.execute(_LIVENESS, {"client_id": principal.client_id, "jti": principal.jti})
+        await session.execute(
+            _LIVENESS,
+            {"client_id": principal.client_id, "jti": principal.jti, "profile_id": profile_id},
+        )
     ).one()
-    if row.token_revoked:
+    if row.token_revoked or row.profile_erased:
         raise InvalidToken("token revoked")
     if not principal.is_leaver and row.client_active is not True:
         raise InvalidToken("client disabled")

@@ -26,15 +26,26 @@ from app.models.base import Base, CreatedAt, UUIDPrimaryKey, check_in, utcnow
 
 class Profile(UUIDPrimaryKey, CreatedAt, Base):
     __tablename__ = "profiles"
+    __table_args__ = (
+        # Migration 0018: an erased profile holds no data and no PIN; a live one has a PIN.
+        CheckConstraint(
+            "erased_at IS NULL OR (pin_hash IS NULL AND data = '{}'::jsonb)",
+            name="erased_holds_nothing",
+        ),
+        CheckConstraint("erased_at IS NOT NULL OR pin_hash IS NOT NULL", name="pin_unless_erased"),
+    )
 
     reference: Mapped[str] = mapped_column(String(13), unique=True)
-    pin_hash: Mapped[str] = mapped_column(Text)
+    # Null once erased (profiles.erasure): no PIN signs in to an erased profile.
+    pin_hash: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     version: Mapped[int] = mapped_column(default=1, server_default="1")
     updated_at: Mapped[datetime] = mapped_column(
         default=utcnow, server_default=func.now(), index=True
     )
     created_by_client_id: Mapped[str | None] = mapped_column(String(64))
+    # Set when the leaver erased the profile (DELETE /v1/me, profiles.erasure).
+    erased_at: Mapped[datetime | None]
     # The PIN lock-out lives in pin_attempts, keyed by reference (models/sign_in.py).
 
 

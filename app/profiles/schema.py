@@ -347,3 +347,27 @@ class PartnerProfile(BaseModel):
 class PartnerProfilePage(BaseModel):
     items: list[PartnerProfile]
     next_cursor: str | None
+
+
+class ErasedGrant(BaseModel):
+    id: uuid.UUID
+    revocation_receipt: str | None = Field(
+        description="The compact JWS recording that this grant stopped at erasure (null "
+        "only for a grant revoked before revocation receipts existed)."
+    )
+
+
+class Erasure(BaseModel):
+    erased_at: datetime
+    receipt: str = Field(
+        description="A compact JWS (JOSE `typ` `consent-receipt+jwt`, verify with the JWKS) "
+        'over `{"type": "erasure", "sub", "erased_at", "iss", "iat", "controller", '
+        '"policy_url", "revoked_grants", "withdrawn_referrals"}`: your proof of erasure.'
+    )
+    revoked_grants: list[ErasedGrant] = Field(
+        description="The grants that were active and are now revoked, each with its "
+        "revocation receipt (keep them: you can no longer sign in to fetch them)."
+    )
+    withdrawn_referrals: list[uuid.UUID] = Field(
+        description="The open referrals that were withdrawn."
+    )

@@ -30,10 +30,10 @@ def concrete(path: str) -> str:
 # --- 405: Allow lists every method of the path ------------------------------------------
 
 
-async def test_delete_me_lists_both_get_and_patch(client: httpx.AsyncClient) -> None:
-    r = await client.delete("/v1/me")
+async def test_put_me_lists_get_patch_and_delete(client: httpx.AsyncClient) -> None:
+    r = await client.put("/v1/me")
     assert r.status_code == 405
-    assert [m.strip() for m in r.headers["allow"].split(",")] == ["GET", "PATCH"]
+    assert [m.strip() for m in r.headers["allow"].split(",")] == ["GET", "PATCH", "DELETE"]
     body = problem(r)
     assert body["type"] == "/problems/method-not-allowed"
     assert "Allow" in body["detail"]
