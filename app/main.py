@@ -46,7 +46,7 @@ from app.auth.tokens import KeyRing, TokenService, load_or_create_key
 from app.consent.cuts import refresh_due
 from app.consent.receipts import ReceiptIssuer
 from app.db import Database, make_database, make_engine, make_pool
-from app.errors import install_error_handlers
+from app.errors import RetryReads, install_error_handlers
 from app.middleware import BodySizeLimit, HostCheck, ResponseHeaders
 from app.settings import Settings, get_settings
 from app.webhooks.delivery import deliver_backlog
@@ -168,7 +168,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         if database is None:
             explicit = settings.database_url.get_secret_value() if settings.database_url else None
             url = embedded.database_url(explicit, settings.data_dir)
-            app.state.db = make_database(make_engine(url, settings))
+            app.state.db = make_database(make_engine(url, settings), settings.db.timeout_seconds)
             app.state.db.pool = await make_pool(url, settings)
         else:
             app.state.db = database
@@ -248,6 +248,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         # Beneath FastAPI, outside the other middleware: it sends the same security headers
         # itself. It only takes body-less GETs.
         app.add_middleware(PartnerReadFastPath)
+    # A GET whose database connection died under it runs once more (errors.RetryReads):
+    # outside the fast path, so the partner read is covered too.
+    app.add_middleware(RetryReads)
     # Outermost (added last): a Host the API does not serve is refused before any route,
     # the fast path included, sees the request.
     app.add_middleware(HostCheck, allowed=settings.host_names, https=settings.https)

@@ -22,7 +22,7 @@ from app.auth.bearer import bearer_principal, check_scopes, invalid_token
 from app.auth.principal import Unconfirmed
 from app.auth.scopes import PROFILES_READ
 from app.auth.tokens import InvalidToken
-from app.errors import OnwardError, internal_error, problem_for
+from app.errors import OnwardError, problem_for, unexpected_error
 from app.middleware import security_headers
 from app.profiles import service
 
@@ -72,8 +72,9 @@ class PartnerReadFastPath:
         except Exception as exc:
             if not isinstance(exc, OnwardError):
                 # As errors.LastResort does for every other route: a 500 problem, logged
-                # by type and frames only, never re-raised (messages can hold values).
-                answer = internal_error(exc)
+                # by type and frames only, never re-raised (messages can hold values); a
+                # database fault is a 503 (errors.unexpected_error).
+                answer = unexpected_error(scope, exc)
             else:
                 answer = problem_for(exc)
             answer.headers["cache-control"] = "no-store"
