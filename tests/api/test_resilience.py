@@ -271,6 +271,7 @@ async def test_a_lock_held_longer_than_the_timeout_answers_503_within_it(
         await holder.close()
     assert [a.status for a in answers] == [503, 503, 503], answers
     assert all(a.seconds < TIMEOUT + MARGIN for a in answers), answers
+    print(f"\nunder a held lock: {[(a.kind, a.status, round(a.seconds, 3)) for a in answers]}")
     # The lock gone, the same requests succeed.
     assert [(await send(world, kind)).status for kind in KINDS] == [200, 201, 200]
 
