@@ -4,6 +4,17 @@ The engine is made in the lifespan (never at import) and kept on ``app.state.db`
 One request, one session, one commit: services only ``flush()``; the commit happens in
 :func:`get_session` after the handler returns and *before* the response is sent
 (``Depends(get_session, scope="function")``), so a 201 never precedes a failed commit.
+
+Database faults (API.md §0 "faults"). One setting, ``ONWARD_DB__TIMEOUT_SECONDS``, bounds
+every wait on the database, on both the engine and the hot path's asyncpg pool: taking a
+pooled connection (``pool_timeout`` / ``acquire(timeout=)``), opening a new one (asyncpg's
+connect ``timeout``), a lock (``lock_timeout``), a statement (``statement_timeout``
+server-side, asyncpg's ``command_timeout`` client-side, for a server that no longer
+answers). A pooled connection the server has closed (a restart, a failover, an idle
+timeout) is discarded when it is checked out, with no round trip: asyncpg's pool does so
+itself, and :func:`_discard_closed` does it for the engine. What still fails is turned
+into a 503 by ``errors.database_unavailable`` in one place, and ``errors.RetryReads`` runs
+a GET once more when its connection died under it.
 """
 
 from __future__ import annotations
@@ -16,6 +27,8 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Request
+from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -42,12 +55,14 @@ class Database:
     # no ORM, no BEGIN/COMMIT round trips. None in tests, where raw() borrows the
     # session's connection so the test's transaction still wraps everything.
     pool: Any = None
+    # The longest wait for a pool connection (ONWARD_DB__TIMEOUT_SECONDS); None: unbounded.
+    timeout: float | None = None
 
     @asynccontextmanager
     async def raw(self) -> AsyncIterator[asyncpg.Connection]:
         """An asyncpg connection. Each statement on the pool commits on its own."""
         if self.pool is not None:
-            async with self.pool.acquire() as conn:
+            async with self.pool.acquire(timeout=self.timeout) as conn:
                 yield conn
             return
         async with self.sessionmaker() as session:
@@ -62,16 +77,32 @@ class Database:
         await self.engine.dispose()
 
 
+def bounded_waits(settings: Settings) -> dict[str, str]:
+    """Server settings that end a statement or a lock wait past the timeout (SQLSTATE
+    57014 and 55P03, answered 503)."""
+    millis = str(max(1, round(settings.db.timeout_seconds * 1000)))
+    return {"statement_timeout": millis, "lock_timeout": millis}
+
+
 async def make_pool(url: str, settings: Settings) -> Any:
     dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    timeout = settings.db.timeout_seconds
     return await asyncpg.create_pool(
         dsn,
         min_size=1,
         max_size=settings.db.pool_size,
         connection_class=_NoResetConnection,
         # The hot statements are fixed shapes: plan them once per connection, not per call.
-        server_settings={"application_name": "onward-hot", "plan_cache_mode": "force_generic_plan"},
+        server_settings={
+            "application_name": "onward-hot",
+            "plan_cache_mode": "force_generic_plan",
+            **bounded_waits(settings),
+        },
         init=_json_codecs,
+        timeout=timeout,  # connecting
+        # A server that stops answering mid-statement (a failover that drops packets): the
+        # client gives up a little after the server-side statement_timeout would have.
+        command_timeout=timeout + 1,
     )
 
 
@@ -85,20 +116,41 @@ async def _json_codecs(conn: asyncpg.Connection) -> None:
 
 
 def make_engine(url: str, settings: Settings) -> AsyncEngine:
-    return create_async_engine(
+    timeout = settings.db.timeout_seconds
+    engine = create_async_engine(
         url,
         pool_size=settings.db.pool_size,
         max_overflow=settings.db.max_overflow,
+        pool_timeout=timeout,
+        # No SELECT 1 per checkout (a round trip on every request): _discard_closed finds
+        # the connections the server closed for free, and SQLAlchemy invalidates the pool
+        # on a disconnect error, so a connection that dies silently fails one request
+        # (503, retried once when it is a GET) and none after it.
         pool_pre_ping=False,
         echo=settings.db.echo,
         # Exception texts then never carry SQL parameters (a story, a phone number).
         hide_parameters=True,
-        connect_args={"server_settings": {"application_name": "onward"}},
+        connect_args={
+            "server_settings": {"application_name": "onward", **bounded_waits(settings)},
+            "timeout": timeout,
+            "command_timeout": timeout + 1,
+        },
     )
+    event.listen(engine.sync_engine, "checkout", _discard_closed)
+    return engine
 
 
-def make_database(engine: AsyncEngine) -> Database:
-    return Database(engine, async_sessionmaker(engine, expire_on_commit=False))
+def _discard_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection whose socket the server closed (restart, failover, idle kill) is
+    never handed out: DisconnectionError makes the pool drop it and check out (or open)
+    another, up to three times. A local check, no round trip."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if driver is not None and driver.is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
+
+
+def make_database(engine: AsyncEngine, timeout: float | None = None) -> Database:
+    return Database(engine, async_sessionmaker(engine, expire_on_commit=False), timeout=timeout)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

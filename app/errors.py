@@ -33,6 +33,7 @@ from http import HTTPStatus
 from typing import Any
 
 import asyncpg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -328,6 +329,117 @@ def refused_input(exc: BaseException) -> bool:
     return False
 
 
+# --- database faults (API.md §0 "faults") ------------------------------------------------
+#
+# The database is unreachable, restarting or too slow: the request answers 503 with
+# Retry-After, never 500, on every endpoint. These are recognised here, in one place, for
+# every way a request reaches the database (the engine, the hot path's asyncpg pool).
+
+# 08 connection exception; 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot
+# connect now (starting up, shutting down, in recovery), 57P04 database dropped; 53300 too
+# many connections; 25006 read-only transaction (a write reached a standby during a
+# failover).
+_LOST_SQLSTATES = ("08", "57P0", "53300", "25006")
+# 57014 statement cancelled (statement_timeout), 55P03 lock not available (lock_timeout).
+_TIMEOUT_SQLSTATES = ("57014", "55P03")
+RETRY_AFTER_SECONDS = 5
+DB_UNAVAILABLE = "The service cannot reach its database just now. Try again shortly."
+
+
+def database_fault(exc: BaseException) -> str | None:
+    """``"lost"`` when the database connection failed or could not be made, ``"timeout"``
+    when a wait on the database passed ``ONWARD_DB__TIMEOUT_SECONDS``, else None."""
+    for link in _chain(exc):
+        if isinstance(link, sqlalchemy.exc.TimeoutError | TimeoutError):
+            return "timeout"  # the pool's acquire, asyncpg's command or connect timeout
+        if isinstance(link, asyncpg.PostgresError):
+            state = str(getattr(link, "sqlstate", "") or "")
+            if state.startswith(_TIMEOUT_SQLSTATES):
+                return "timeout"
+            if state.startswith(_LOST_SQLSTATES):
+                return "lost"
+            return None  # any other SQLSTATE is the statement's own error
+        if isinstance(link, asyncpg.InterfaceError | asyncpg.InternalClientError | OSError):
+            # InterfaceError: the connection closed under the statement
+            # (ConnectionDoesNotExistError) or was already closed; InternalClientError: its
+            # protocol state broke as the server went away mid-statement; OSError: refused,
+            # reset, unreachable, no socket (asyncpg raises it as it is).
+            return "lost"
+        if isinstance(link, sqlalchemy.exc.DBAPIError) and link.connection_invalidated:
+            return "lost"
+    return None
+
+
+def database_unavailable(request_path: str, exc: BaseException) -> JSONResponse:
+    """The 503 of a database fault: RFC 6749 JSON on /oauth/*, a problem elsewhere.
+
+    Logged by kind and SQLSTATE only (messages can hold values)."""
+    kinds = " <- ".join(
+        type(link).__name__ + (f"[{state}]" if (state := getattr(link, "sqlstate", None)) else "")
+        for link in _chain(exc)
+    )
+    log.warning("database unavailable (%s): %s", database_fault(exc), kinds)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
+    if request_path.startswith("/oauth/"):
+        return JSONResponse(
+            {"error": "temporarily_unavailable", "error_description": DB_UNAVAILABLE},
+            status_code=503,
+            headers={**headers, "Pragma": "no-cache"},
+        )
+    return problem_for(ServiceUnavailable(DB_UNAVAILABLE, headers=headers))
+
+
+def unexpected_error(scope: Scope, exc: BaseException) -> JSONResponse:
+    """What an exception no handler took answers: 503 for a database fault (and a GET
+    whose connection was lost is marked for :class:`RetryReads`), else the 500 problem."""
+    fault = database_fault(exc)
+    if fault is None:
+        return internal_error(exc)
+    if fault == "lost":
+        retry = scope.get(_RETRY_KEY)
+        if isinstance(retry, list):
+            retry.append(True)
+    return database_unavailable(str(scope.get("path", "")), exc)
+
+
+_RETRY_KEY = "onward.retry_read"
+
+
+class RetryReads:
+    """Runs a GET or HEAD once more when its database connection was lost under it.
+
+    A pooled connection can die silently (a failover that drops the old primary's packets,
+    a proxy's idle kill): the first statement on it fails though the database is back.
+    For a read that is only a stale connection, so it is tried once more, on another; a
+    write is never retried (it may have been applied). A timeout is not retried either:
+    the answer must come within the timeout. The fault answer (503) of the first run is
+    held back, never sent.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        marks: list[bool] = []
+        first = {**scope, _RETRY_KEY: marks}
+        held = False
+
+        async def hold(message: Any) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start" and marks and message["status"] == 503:
+                held = True
+            if not held:
+                await send(message)
+
+        await self.app(first, receive, hold)
+        if held:
+            log.info("retrying a read once after a lost database connection")
+            await self.app({**scope}, receive, send)
+
+
 def _summary(exc: BaseException) -> str:
     """What to log about an unexpected error: types and frames, never messages.
 
@@ -391,7 +503,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def data_error(request: Request, exc: Exception) -> JSONResponse:
         if not refused_input(exc):
-            return await unexpected(request, exc)
+            return unexpected_error(request.scope, exc)
         log.warning("value refused by the database: %s", _summary(exc).splitlines()[0])
         return _unstorable()
 
@@ -404,6 +516,13 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, data_error)
     app.add_exception_handler(asyncpg.PostgresError, data_error)
     app.add_exception_handler(OverflowError, data_error)
+    for fault in (
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+        OSError,
+        sqlalchemy.exc.TimeoutError,
+    ):
+        app.add_exception_handler(fault, data_error)
     app.add_exception_handler(Exception, unexpected)
     # Added first, so it sits inside every other middleware: see LastResort.
     app.add_middleware(LastResort)
@@ -447,7 +566,7 @@ class LastResort:
         except Exception as exc:
             if tracked.started:
                 raise  # too late for a problem document; the server must drop the connection
-            await internal_error(exc)(scope, receive, send)
+            await unexpected_error(scope, exc)(scope, receive, send)
 
 
 _BODY_PARSE_ERROR = "There was an error parsing the body"

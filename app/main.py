@@ -45,7 +45,7 @@ from app.auth.tokens import KeyRing, TokenService, load_or_create_key
 from app.consent.cuts import refresh_due
 from app.consent.receipts import ReceiptIssuer
 from app.db import Database, make_database, make_engine, make_pool
-from app.errors import install_error_handlers
+from app.errors import RetryReads, install_error_handlers
 from app.middleware import BodySizeLimit, HostCheck, ResponseHeaders
 from app.routing import serve_before, serve_first
 from app.settings import Settings, get_settings
@@ -168,7 +168,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         if database is None:
             explicit = settings.database_url.get_secret_value() if settings.database_url else None
             url = embedded.database_url(explicit, settings.data_dir)
-            app.state.db = make_database(make_engine(url, settings))
+            app.state.db = make_database(make_engine(url, settings), settings.db.timeout_seconds)
             app.state.db.pool = await make_pool(url, settings)
         else:
             app.state.db = database
@@ -241,6 +241,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # headers wrap it, so its 413 carries them too.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ResponseHeaders, https=settings.https)
+    # A GET whose database connection died under it runs once more (errors.RetryReads).
+    app.add_middleware(RetryReads)
     # Outermost (added last): a Host the API does not serve is refused before any route
     # sees the request.
     app.add_middleware(HostCheck, allowed=settings.host_names, https=settings.https)

@@ -34,6 +34,11 @@ class DatabaseSettings(BaseModel):
     pool_size: int = Field(default=10, ge=1, le=200)
     max_overflow: int = Field(default=10, ge=0, le=200)
     echo: bool = False
+    # ``ONWARD_DB__TIMEOUT_SECONDS``: the longest a request waits on the database, for each
+    # of a pool connection, a new connection, a lock and a statement (API.md §0 "faults").
+    # Past it the request answers 503 with Retry-After instead of queueing behind a stuck
+    # or unreachable database.
+    timeout_seconds: float = Field(default=5.0, gt=0, le=600)
 
 
 class Settings(BaseSettings):

@@ -37,7 +37,7 @@ from app.consent.cuts import (
 )
 from app.consent.policy import GrantScope
 from app.db import Database
-from app.errors import Conflict, NotFound, ValidationFailed
+from app.errors import Conflict, NotFound, ValidationFailed, database_fault
 from app.etags import IfMatch
 from app.models.base import utcnow
 from app.models.profiles import Profile
@@ -254,11 +254,15 @@ async def _fetch_cut(
     args = (_READ_ONE, principal.client_id, principal.jti, principal.org_id, now, pid)
     try:
         if db.pool is not None:  # production: straight to the pool, autocommit
-            async with db.pool.acquire() as conn:
+            async with db.pool.acquire(timeout=db.timeout) as conn:
                 return await conn.fetchrow(*args)
         async with db.raw() as conn:
             return await conn.fetchrow(*args)
     except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+        if database_fault(exc):
+            # The database is unreachable or too slow: errors' one mapping answers 503
+            # (and runs the read once more when its connection was lost).
+            raise
         raise unrecorded() from exc
 
 

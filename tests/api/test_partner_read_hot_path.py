@@ -188,6 +188,7 @@ async def test_the_documented_route_is_the_served_route(
     assert "description" in operation
     assert [m.cls.__name__ for m in app.user_middleware] == [
         "HostCheck",
+        "RetryReads",
         "ResponseHeaders",
         "BodySizeLimit",
         "LastResort",
