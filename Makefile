@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.matching
+	$(BIN)/python -m bench.webhooks
 
 # Stops the embedded PostgreSQL clusters first (the test one is deleted; the development
 # one in .onward is kept, but its binaries live in .venv): never delete a running one.
