@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import ARRAY, CheckConstraint, ForeignKey, Index, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.auth.scopes import CLIENT_SCOPES, ORGANISATION_KINDS
 from app.models.base import Base, CreatedAt, UUIDPrimaryKey, check_in, utcnow
+from app.vocabulary import CLIENT_SCOPES, ORGANISATION_KINDS
 
 
 class Organisation(UUIDPrimaryKey, CreatedAt, Base):

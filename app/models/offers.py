@@ -30,7 +30,8 @@ from sqlalchemy.dialects.postgresql import INT4MULTIRANGE, JSONB, TSVECTOR, Rang
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, CreatedAt, UUIDPrimaryKey, check_in, utcnow
-from app.offers.schemas import CATEGORIES, STATUSES
+from app.vocabulary import CATEGORIES
+from app.vocabulary import OFFER_STATUSES as STATUSES
 
 __all__ = ["Offer", "OfferLocation"]
 

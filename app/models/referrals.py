@@ -11,7 +11,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, UUIDPrimaryKey, check_in, utcnow
-from app.referrals.status import OPEN, STATUSES
+from app.vocabulary import OPEN_REFERRAL_STATUSES as OPEN
+from app.vocabulary import REFERRAL_STATUSES as STATUSES
 
 __all__ = ["ProgressReading", "Referral", "ReferralEvent"]
 

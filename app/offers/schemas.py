@@ -27,28 +27,21 @@ from app.errors import refuse_nul
 from app.offers.places import ESTABLISHMENT_CODES
 from app.offers.schedule import parse_hhmm
 
-Category = Literal[
-    "accommodation",
-    "attitudes_behaviour",
-    "children_families",
-    "drugs_alcohol",
-    "education_work",
-    "finance_id",
-    "health",
-    "wellbeing",
-    "practical",
-]
+# Re-exported: the vocabulary lives in app.vocabulary (the tables constrain it too).
+from app.vocabulary import CATEGORIES as CATEGORIES
+from app.vocabulary import OFFER_STATUSES
+from app.vocabulary import Category as Category
+from app.vocabulary import OfferStatus as OfferStatus
+
 Cohort = Literal["women", "young_adult", "short_sentence", "veteran", "care_experienced"]
 Gender = Literal["woman", "man", "non_binary", "other", "prefer_not_to_say"]
 DeliveryMode = Literal["in_person", "phone", "online", "outreach"]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-OfferStatus = Literal["draft", "published", "paused", "withdrawn"]
 
-CATEGORIES: tuple[str, ...] = get_args(Category)
 COHORTS: tuple[str, ...] = get_args(Cohort)
 GENDERS: tuple[str, ...] = get_args(Gender)
 DELIVERY_MODES: tuple[str, ...] = get_args(DeliveryMode)
-STATUSES: tuple[str, ...] = get_args(OfferStatus)
+STATUSES: tuple[str, ...] = OFFER_STATUSES
 
 # Required fields are paths of the consent field catalogue (leaves or whole sections).
 CATALOGUE_PATHS: frozenset[str] = catalogue.PATHS

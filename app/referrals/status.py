@@ -12,19 +12,19 @@ grant. Every other move, including "moving" to the state it is already in, is re
 
 from __future__ import annotations
 
-from typing import Final, Literal, get_args
+from typing import Final
 
-ReferralStatus = Literal[
-    "pending", "accepted", "declined", "in_progress", "completed", "closed", "withdrawn"
-]
-STATUSES: Final = get_args(ReferralStatus)
+from app.vocabulary import OPEN_REFERRAL_STATUSES, REFERRAL_STATUSES
+from app.vocabulary import ReferralStatus as ReferralStatus
+
+STATUSES: Final = REFERRAL_STATUSES
 
 PROVIDER_MOVES: Final[dict[str, frozenset[str]]] = {
     "pending": frozenset({"accepted", "declined"}),
     "accepted": frozenset({"in_progress", "closed"}),
     "in_progress": frozenset({"completed", "closed"}),
 }
-OPEN: Final = frozenset({"pending", "accepted", "in_progress"})
+OPEN: Final = OPEN_REFERRAL_STATUSES
 # Referrals holding a place against an offer's capacity.
 OCCUPYING: Final = frozenset({"accepted", "in_progress"})
 

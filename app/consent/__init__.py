@@ -1,0 +1,1 @@
+"""Consent: the field catalogue, disclosure (pure), grants, cuts and receipts."""
