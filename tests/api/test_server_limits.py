@@ -9,65 +9,25 @@ for seconds).
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import TEST_DATA_DIR
+from tests.serving import onward_server
 
 BIG = 48 * 1024 * 1024
 CHUNK = 64 * 1024
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(database_url: str) -> Iterator[tuple[str, int]]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "ONWARD_DATA_DIR": str(TEST_DATA_DIR),
-        "ONWARD_ENVIRONMENT": "test",
-    }
-    env.pop("ONWARD_ISSUER", None)
-    env.pop("ONWARD_ALLOWED_HOSTS", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        env=env,
-        cwd=Path(__file__).resolve().parents[2],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            proc.kill()
-            err = proc.stderr.read() if proc.stderr else b""
-            raise RuntimeError("server did not start: " + err.decode()[-2000:])
+    env = {"ONWARD_ENVIRONMENT": "test", "ONWARD_ISSUER": None, "ONWARD_ALLOWED_HOSTS": None}
+    with onward_server(database_url, env) as (base, port):
         yield base, port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 class _HugeHeader(threading.Thread):

@@ -8,7 +8,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ import pytest
 from app import embedded
 from app.migrate import head_revision, upgrade
 from tests.conftest import ROOT, TEST_DATA_DIR
+from tests.serving import free_port
 
 ONWARD = str(Path(sys.executable).parent / "onward")
 
@@ -70,12 +70,6 @@ async def test_two_concurrent_upgrades_of_a_fresh_database_both_succeed_and_migr
 # --- the embedded PostgreSQL stops with the last onward process ---------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _environment(data_dir: Path) -> dict[str, str]:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("ONWARD_") and k != "DATABASE_URL"
@@ -108,7 +102,7 @@ def data_dir() -> Iterator[Path]:
 
 
 def test_embedded_postgres_stops_when_the_last_onward_process_exits(data_dir: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = _environment(data_dir)
     serve = subprocess.Popen(
         [ONWARD, "serve", "--port", str(port)],

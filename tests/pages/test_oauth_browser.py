@@ -12,16 +12,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
@@ -29,9 +23,7 @@ import pytest
 
 from app.auth.codes import s256
 from tests.api.consent_helpers import PIN, full_document
-from tests.conftest import TEST_DATA_DIR
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from tests.serving import CHROMIUM, launch_chromium, onward_server
 
 pytestmark = pytest.mark.browser
 
@@ -44,46 +36,14 @@ ADMIN_ID = "onw_browser_admin_" + secrets.token_hex(4)
 ADMIN_SECRET = secrets.token_urlsafe(32)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(database_url: str) -> Iterator[str]:
-    port = _free_port()
     env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "ONWARD_DATA_DIR": str(TEST_DATA_DIR),
         "ONWARD_BOOTSTRAP_ADMIN_CLIENT_ID": ADMIN_ID,
         "ONWARD_BOOTSTRAP_ADMIN_CLIENT_SECRET": ADMIN_SECRET,
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        env=env,
-        cwd=Path(__file__).resolve().parents[2],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            proc.kill()
-            err = proc.stderr.read() if proc.stderr else b""
-            raise RuntimeError("server did not start: " + err.decode()[-2000:])
+    with onward_server(database_url, env) as (base, _):
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 class _Callback(BaseHTTPRequestHandler):
@@ -193,14 +153,6 @@ def _push(server: str, partner: dict[str, str], callback: str, verifier: str) ->
     )
 
 
-def _launch(p: Any) -> Any:
-    return p.chromium.launch(
-        executable_path=CHROMIUM,
-        headless=True,
-        args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-    )
-
-
 def test_sign_in_tick_allow_and_land_on_the_partner(server: str, callback: str) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -211,7 +163,7 @@ def test_sign_in_tick_allow_and_land_on_the_partner(server: str, callback: str) 
     foreign: list[str] = []
 
     with sync_playwright() as p:
-        browser = _launch(p)
+        browser = launch_chromium(p)
         try:
             page = browser.new_page()
 
@@ -280,7 +232,7 @@ def test_the_consent_page_passes_axe(server: str, callback: str) -> None:
     partner, reference = _admin_setup(server, callback)
     start = _push(server, partner, callback, secrets.token_urlsafe(48))
     with sync_playwright() as p:
-        browser = _launch(p)
+        browser = launch_chromium(p)
         try:
             # axe is injected as an inline script, which the page's CSP (rightly) forbids.
             page = browser.new_context(bypass_csp=True).new_page()

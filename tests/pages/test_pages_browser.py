@@ -14,11 +14,6 @@ sign-in in every test here proves.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,9 +26,8 @@ import pytest
 
 from tests.api.consent_helpers import PIN, full_document
 from tests.api.offers_helpers import offer_body
-from tests.conftest import TEST_DATA_DIR
+from tests.serving import CHROMIUM, launch_chromium, onward_server
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ROOT = Path(__file__).resolve().parents[2]
 AXE = (ROOT / "tests" / "vendor" / "axe.min.js").read_text()
 WCAG_22_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
@@ -44,12 +38,6 @@ if CHROMIUM is None:
     if os.environ.get("CI"):
         raise RuntimeError("CI must run the browser test: install Debian's chromium")
     pytest.skip("chromium is not installed (scripts/ensure-chromium)", allow_module_level=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -65,39 +53,13 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(database_url: str) -> Iterator[World]:
-    port = _free_port()
     admin_id, admin_secret = f"admin-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex * 2
     env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "ONWARD_DATA_DIR": str(TEST_DATA_DIR),
         "ONWARD_BOOTSTRAP_ADMIN_CLIENT_ID": admin_id,
         "ONWARD_BOOTSTRAP_ADMIN_CLIENT_SECRET": admin_secret,
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            proc.kill()
-            err = proc.stderr.read() if proc.stderr else b""
-            raise RuntimeError("server did not start: " + err.decode()[-2000:])
+    with onward_server(database_url, env) as (base, _):
         yield _populate(base, admin_id, admin_secret)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def _token(http: httpx.Client, client_id: str, secret: str) -> dict[str, str]:
@@ -177,19 +139,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        b = launch_chromium(p)
         yield b
         b.close()
 
