@@ -65,14 +65,14 @@ def read_event_cte(source: str, *, fields: str, organisation: str, client: str) 
     SQL expressions. In autocommit the event commits with the statement, under
     synchronous commit, before its result reaches the application: nothing can be
     disclosed that was not recorded, and a failed insert fails the whole read (the caller
-    answers :func:`unrecorded`). ``RETURNING fields`` lets the caller check the record
-    against what it discloses.
+    answers :func:`unrecorded`). ``fields`` is the stored cut's own column, so what is
+    recorded is what is returned, by construction.
     """
     return (
         "INSERT INTO access_events (id, profile_id, organisation_id, client_id, action, "  # noqa: S608 - fragments are constants
         f"fields, grant_ids, at) SELECT gen_random_uuid(), {source}.id, {organisation}, "
         f"{client}, '{PROFILE_READ}', {fields}, {source}.grant_ids, clock_timestamp() "
-        f"FROM {source} RETURNING fields"
+        f"FROM {source}"
     )
 
 
