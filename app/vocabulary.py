@@ -66,3 +66,5 @@ ReferralStatus = Literal[
 REFERRAL_STATUSES: Final = get_args(ReferralStatus)
 # Referrals still open: one per leaver per offer (API.md §5).
 OPEN_REFERRAL_STATUSES: Final = frozenset({"pending", "accepted", "in_progress"})
+# Referrals holding a place against an offer's capacity.
+OCCUPYING_REFERRAL_STATUSES: Final = frozenset({"accepted", "in_progress"})

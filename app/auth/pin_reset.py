@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.log import AccessRecord, record_reads
 from app.auth.pins import hash_pin, validate_pin
+from app.auth.reference import normalise_reference
 from app.errors import NotFound
-from app.profiles.reference import normalise_reference
 
 PIN_RESET = "pin.reset"
 

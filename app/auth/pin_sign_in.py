@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import pins
 from app.auth.pins import PinCheckPool, PinChecksBusy
+from app.auth.reference import normalise_reference
 from app.auth.throttle import SignInThrottled, count_sign_in_attempt
-from app.profiles.reference import normalise_reference
 
 __all__ = [
     "MAX_PIN_ATTEMPTS",

@@ -20,13 +20,14 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.clock import london_today
 from app.consent.schemas import OrganisationRef
 from app.errors import NotFound
 from app.etags import parse_if_match, require_if_match
 from app.models import Offer as OfferRow
 from app.models import OfferLocation, Profile, Referral
 from app.offers import matching
-from app.offers.schedule import DAYS, LONDON, MINUTES_PER_DAY, london_day_minute, parse_hhmm
+from app.offers.schedule import DAYS, MINUTES_PER_DAY, london_day_minute, parse_hhmm
 from app.offers.schedule import week_spans as schedule_spans
 from app.offers.schemas import (
     CATEGORIES,
@@ -37,7 +38,7 @@ from app.offers.schemas import (
     OfferRef,
 )
 from app.pagination import decode_cursor, encode_cursor, page_of
-from app.referrals.status import OCCUPYING
+from app.vocabulary import OCCUPYING_REFERRAL_STATUSES as OCCUPYING
 
 EARTH_RADIUS_KM = 6371.0088
 ANYONE = "*"
@@ -329,10 +330,6 @@ class CatalogueQuery:
     organisation_id: uuid.UUID | None = None
     # True when the caller is that organisation with offers:write: every status, any dates.
     owner: bool = False
-
-
-def london_today(now: datetime | None = None) -> date:
-    return (now or datetime.now(UTC)).astimezone(LONDON).date()
 
 
 def _bbox(lat: float, lon: float, radius_km: float) -> tuple[float, float, float, float]:

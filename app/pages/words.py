@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
+from app.clock import LONDON
 from app.consent.catalogue import FIELDS_BY_PATH, PURPOSES, SECTIONS
-
-LONDON = ZoneInfo("Europe/London")
 
 SECTION_WORDS = {
     "identity": "your name and personal details",

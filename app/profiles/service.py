@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.log import AccessRecord, read_event_cte, record_reads, unrecorded
 from app.auth.pins import hash_pin, validate_pin
 from app.auth.principal import LIVE_CONDITION, Principal, Unconfirmed, confirm_live
+from app.auth.reference import new_reference
 from app.auth.tokens import InvalidToken
 from app.consent.catalogue import READ_ONLY_SECTIONS
 from app.consent.cuts import (
@@ -43,7 +44,6 @@ from app.models.base import utcnow
 from app.models.profiles import Profile
 from app.pagination import decode_cursor, page_of
 from app.profiles.merge_patch import apply_merge_patch
-from app.profiles.reference import new_reference
 from app.profiles.schema import ProfileData, normalised, validate_document
 
 REFERENCE_ATTEMPTS = 8

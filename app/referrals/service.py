@@ -29,12 +29,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.log import REFERRAL_MESSAGE, REFERRAL_READ, AccessRecord, record_reads
 from app.auth.principal import Principal
+from app.clock import london_today
 from app.consent.receipts import ReceiptSigner
 from app.consent.service import grant_consent, revoke_grant
 from app.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from app.models import ConsentGrant, Offer, Organisation, Referral, ReferralEvent
 from app.models.base import check_in, utcnow
-from app.offers.service import london_today
 from app.pagination import newest_first, page_of
 from app.referrals.status import OPEN, is_terminal, leaver_may_withdraw, provider_may_move
 from app.webhooks.outbox import enqueue

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from app.vocabulary import OPEN_REFERRAL_STATUSES, REFERRAL_STATUSES
+from app.vocabulary import OCCUPYING_REFERRAL_STATUSES, OPEN_REFERRAL_STATUSES, REFERRAL_STATUSES
 from app.vocabulary import ReferralStatus as ReferralStatus
 
 STATUSES: Final = REFERRAL_STATUSES
@@ -26,7 +26,7 @@ PROVIDER_MOVES: Final[dict[str, frozenset[str]]] = {
 }
 OPEN: Final = OPEN_REFERRAL_STATUSES
 # Referrals holding a place against an offer's capacity.
-OCCUPYING: Final = frozenset({"accepted", "in_progress"})
+OCCUPYING: Final = OCCUPYING_REFERRAL_STATUSES
 
 
 def provider_may_move(current: str, target: str) -> bool:

@@ -22,10 +22,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 
 from app.auth.pins import hash_pin
+from app.auth.reference import new_reference
 from app.auth.tokens import TokenService
 from app.db import Database
 from app.models import PinAttempts, Profile
-from app.profiles.reference import new_reference
 
 LEAVER_PIN = "urn:onward:grant-type:leaver-pin"
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.profiles.reference import new_reference
+from app.auth.reference import new_reference
 from tests.api.identity_helpers import lock_state, pin_login, set_lock_state
 from tests.conftest import problem
 from tests.support import Actor, Actors

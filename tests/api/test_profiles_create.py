@@ -8,7 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from app.profiles.reference import PATTERN
+from app.auth.reference import PATTERN
 from tests.api.consent_helpers import PIN, full_document, kiosk
 from tests.conftest import problem
 

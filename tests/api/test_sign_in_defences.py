@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 import app.auth.pins as pins_module
 from app.auth.principal import LEAVER_CLIENT_ID
+from app.auth.reference import new_reference
 from app.db import Database
 from app.main import create_app
-from app.profiles.reference import new_reference
 from app.settings import Settings
 from tests.api.identity_helpers import (
     basic,
