@@ -1,9 +1,7 @@
-"""Engine, session factory and the per-request session.
+"""Engine, session factory and the hot path's pool (no framework).
 
-The engine is made in the lifespan (never at import) and kept on ``app.state.db``.
-One request, one session, one commit: services only ``flush()``; the commit happens in
-:func:`get_session` after the handler returns and *before* the response is sent
-(``Depends(get_session, scope="function")``), so a 201 never precedes a failed commit.
+The engine is made in the lifespan (never at import) and kept on ``app.state.db``. The
+per-request session, committed before the response is sent, is ``app.api.session``.
 
 Database faults (API.md §0 "faults"). One setting, ``ONWARD_DB__TIMEOUT_SECONDS``, bounds
 every wait on the database, on both the engine and the hot path's asyncpg pool: taking a
@@ -13,7 +11,7 @@ server-side, asyncpg's ``command_timeout`` client-side, for a server that no lon
 answers). A pooled connection the server has closed (a restart, a failover, an idle
 timeout) is discarded when it is checked out, with no round trip: asyncpg's pool does so
 itself, and :func:`_discard_closed` does it for the engine. What still fails is turned
-into a 503 by ``errors.database_unavailable`` in one place, and ``errors.RetryReads`` runs
+into a 503 by ``api.errors.database_unavailable`` in one place, and ``api.errors.RetryReads`` runs
 a GET once more when its connection died under it.
 """
 
@@ -23,10 +21,9 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import asyncpg
-from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -151,15 +148,3 @@ def _discard_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
 
 def make_database(engine: AsyncEngine, timeout: float | None = None) -> Database:
     return Database(engine, async_sessionmaker(engine, expire_on_commit=False), timeout=timeout)
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    db: Database = request.app.state.db
-    async with db.sessionmaker() as session:
-        yield session
-        # Runs before the response is sent (scope="function"): a failed commit is an error
-        # response, never a success that was not stored.
-        await session.commit()
-
-
-Session = Annotated[AsyncSession, Depends(get_session, scope="function")]

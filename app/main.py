@@ -38,6 +38,7 @@ from app.api import (
     webhooks,
     wellknown,
 )
+from app.api.errors import RetryReads, install_error_handlers
 from app.audit.seal import seal_pending
 from app.auth.bootstrap import ensure_bootstrap_admin
 from app.auth.pins import PinCheckPool
@@ -45,7 +46,6 @@ from app.auth.tokens import KeyRing, TokenService, load_or_create_key
 from app.consent.cuts import refresh_due
 from app.consent.receipts import ReceiptIssuer
 from app.db import Database, make_database, make_engine, make_pool
-from app.errors import RetryReads, install_error_handlers
 from app.middleware import BodySizeLimit, HostCheck, ResponseHeaders
 from app.routing import serve_before, serve_first
 from app.settings import Settings, get_settings

@@ -68,3 +68,17 @@ REFERRAL_STATUSES: Final = get_args(ReferralStatus)
 OPEN_REFERRAL_STATUSES: Final = frozenset({"pending", "accepted", "in_progress"})
 # Referrals holding a place against an offer's capacity.
 OCCUPYING_REFERRAL_STATUSES: Final = frozenset({"accepted", "in_progress"})
+
+# The ten areas a progress reading scores (POST /v1/me/progress).
+ProgressArea = Literal[
+    "accommodation",
+    "living_skills",
+    "mental_health",
+    "friends_community",
+    "relationships_family",
+    "parenting",
+    "drugs_alcohol",
+    "use_of_time",
+    "managing_feelings",
+    "crime_free_life",
+]

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from app.api.deps import Admin
 from app.api.params import Cursor, Limit
 from app.api.problems import problem, token
+from app.api.session import Session
 from app.auth import clients, organisations
 from app.auth import scopes as S
 from app.auth.schemas import (
@@ -25,7 +26,6 @@ from app.auth.schemas import (
     OrganisationDisabled,
     OrganisationPage,
 )
-from app.db import Session
 from app.pagination import DEFAULT_LIMIT
 from app.settings import Settings
 

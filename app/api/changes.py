@@ -9,8 +9,8 @@ from fastapi import APIRouter
 from app.api.deps import PartnerReader
 from app.api.params import Cursor, Limit
 from app.api.problems import token
+from app.api.session import Session
 from app.auth import scopes as S
-from app.db import Session
 from app.pagination import DEFAULT_LIMIT
 from app.webhooks.feed import read_changes
 from app.webhooks.schemas import ProfileChangePage

@@ -10,11 +10,11 @@ from fastapi import APIRouter, Query, Request, Response
 from app.api.deps import Leaver
 from app.api.params import Cursor, Limit
 from app.api.problems import problem, token
+from app.api.session import Session
 from app.auth import scopes as S
 from app.consent import service
 from app.consent.catalogue import FIELDS, PURPOSES
 from app.consent.schemas import FieldInfo, Grant, GrantCreate, GrantPage, PurposeInfo
-from app.db import Session
 from app.errors import NotFound
 from app.pagination import DEFAULT_LIMIT
 

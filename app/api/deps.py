@@ -17,11 +17,11 @@ from fastapi import Depends, Request, Security
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2, SecurityScopes
 
+from app.api.session import Session
 from app.auth import scopes as S
 from app.auth.bearer import bearer_principal, check_scopes, invalid_token
 from app.auth.principal import Principal, Unconfirmed, confirm_live
 from app.auth.tokens import InvalidToken, TokenService
-from app.db import Session
 
 # Declared for the OpenAPI description (so /docs can authorise); they never fail by themselves.
 oauth2_scheme = OAuth2(

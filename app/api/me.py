@@ -11,10 +11,10 @@ from fastapi.encoders import jsonable_encoder
 from app.api.deps import Leaver
 from app.api.params import Cursor, Limit
 from app.api.problems import problem, token
+from app.api.session import Session
 from app.audit.log import access_log
 from app.audit.schemas import AccessLogPage
 from app.auth import scopes as S
-from app.db import Session
 from app.errors import UnsupportedMediaType, ValidationFailed
 from app.etags import require_if_match
 from app.pagination import DEFAULT_LIMIT

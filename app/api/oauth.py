@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from app import demo_ids
 from app.api.deps import token_service
+from app.api.session import Session
 from app.auth import codes, grants
 from app.auth.client_address import client_address
 from app.auth.grants import (
@@ -32,7 +33,7 @@ from app.auth.pin_sign_in import SignInLimits
 from app.auth.principal import LEAVER_CLIENT_ID
 from app.auth.revocation import introspect_token, revoke_token
 from app.auth.scopes import ALL_SCOPES
-from app.db import Database, Session
+from app.db import Database
 from app.routing import LeanRoute
 from app.settings import Settings
 

@@ -11,9 +11,9 @@ from pydantic import AfterValidator
 from app.api.deps import Leaver, OfferWriter, optional_principal
 from app.api.params import Cursor, DateTimeParam, Limit
 from app.api.problems import problem, token
+from app.api.session import Session
 from app.auth import scopes as S
 from app.auth.principal import Principal
-from app.db import Session
 from app.errors import ValidationFailed, refuse_nul
 from app.offers import service
 from app.offers.schemas import (

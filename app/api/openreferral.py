@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request, Response
 from app.api.offers import SearchText
 from app.api.params import DateTimeParam
 from app.api.problems import problem
-from app.db import Session
+from app.api.session import Session
 from app.offers import openreferral, service
 from app.offers.openreferral import OrukApiInfo, OrukService, OrukServicePage
 from app.settings import Settings

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query
 
 from app.api.params import Cursor, Limit
 from app.api.problems import problem
+from app.api.session import Session
 from app.auth import organisations
 from app.auth.schemas import OrganisationSummary, OrganisationSummaryPage
-from app.db import Session
 from app.pagination import DEFAULT_LIMIT
 
 router = APIRouter(tags=["organisations"])

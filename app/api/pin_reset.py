@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from app.api.deps import Kiosk
 from app.api.problems import problem, token
+from app.api.session import Session
 from app.auth import scopes as S
 from app.auth.pin_reset import reset_pin
-from app.db import Session
 from app.errors import refuse_nul
 
 router = APIRouter()

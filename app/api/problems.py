@@ -1,6 +1,6 @@
 """The error answers routes declare in ``responses={...}``, so OpenAPI lists them.
 
-Each is an ``application/problem+json`` document: ``app.errors.problem_documents`` gives
+Each is an ``application/problem+json`` document: ``app.api.errors.problem_documents`` gives
 every 4xx/5xx its ``Problem`` schema, so a declaration here is just a status and what it
 means. Combine them with ``|``: ``responses=token(S.OFFERS_WRITE) | problem(404, "…")``.
 """

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query, Request, Response
 from app.api.deps import Kiosk, PartnerReader, PartnerReaderUnconfirmed
 from app.api.params import Cursor, DateTimeParam, Limit
 from app.api.problems import problem, token
+from app.api.session import Session
 from app.auth import scopes as S
 from app.auth.bearer import invalid_token
 from app.auth.tokens import InvalidToken
-from app.db import Session
 from app.pagination import DEFAULT_LIMIT
 from app.profiles import service
 from app.profiles.schema import (

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Request
 from app.api.deps import Leaver, ReferralReader, ReferralWriter
 from app.api.params import Cursor, Limit
 from app.api.problems import problem, token
+from app.api.session import Session
 from app.auth import scopes as S
-from app.db import Session
 from app.pagination import DEFAULT_LIMIT
 from app.referrals import progress, service
 from app.referrals.schemas import (

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Request, Response, Security
 from app.api.deps import require
 from app.api.params import Cursor, Limit
 from app.api.problems import problem, token
+from app.api.session import Session
 from app.auth import scopes as S
 from app.auth.principal import Principal
-from app.db import Session
 from app.pagination import DEFAULT_LIMIT
 from app.settings import Settings
 from app.webhooks import service

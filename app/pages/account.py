@@ -15,10 +15,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app.api.me import export_response
+from app.api.session import Session
 from app.audit.log import access_log
 from app.consent import service as consent
 from app.consent.catalogue import FIELDS_BY_PATH, is_path, sensitive_paths
-from app.db import Session
 from app.errors import (
     Conflict,
     ExplicitConsentRequired,
@@ -35,9 +35,9 @@ from app.pages.security import page_headers
 from app.pages.sessions import SignedIn, SignedInPost
 from app.profiles import service as profiles
 from app.profiles.export import export_record, leaver_principal
-from app.profiles.schema import ProgressArea
 from app.referrals import progress as progress_service
 from app.referrals import service as referrals
+from app.vocabulary import ProgressArea
 
 router = APIRouter(include_in_schema=False)
 

@@ -31,11 +31,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from app.api.session import Session
 from app.auth import codes, web_sessions
 from app.auth.codes import PendingRequest
 from app.consent.catalogue import FIELDS_BY_PATH, SENSITIVE
 from app.consent.service import DEFAULT_TERM, grant_consent
-from app.db import Session
 from app.errors import ValidationFailed
 from app.models.base import utcnow
 from app.pages.forms import read_form

@@ -41,9 +41,9 @@ from fastapi import Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.api.session import Session
 from app.auth import web_sessions
 from app.auth.web_sessions import BrowserSession, Helper
-from app.db import Session
 from app.pages.forms import read_form
 from app.settings import Settings
 

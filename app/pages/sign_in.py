@@ -15,6 +15,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from app.api.session import Session
 from app.auth import web_sessions
 from app.auth.client_address import client_address
 from app.auth.pin_sign_in import (
@@ -26,7 +27,6 @@ from app.auth.pin_sign_in import (
     verify_leaver_pin,
 )
 from app.auth.web_sessions import Helper
-from app.db import Session
 from app.models.base import utcnow
 from app.pages import words
 from app.pages.forms import read_form

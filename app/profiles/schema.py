@@ -25,6 +25,7 @@ from pydantic import (
 
 from app.errors import ValidationFailed, refuse_nul, safe_errors
 from app.offers.places import ESTABLISHMENT_CODES
+from app.vocabulary import ProgressArea as ProgressArea
 
 
 class Strict(BaseModel):
@@ -215,20 +216,6 @@ class Goal(Strict):
 
 class Plan(Strict):
     goals: Annotated[list[Goal], Field(max_length=50)] | None = None
-
-
-ProgressArea = Literal[
-    "accommodation",
-    "living_skills",
-    "mental_health",
-    "friends_community",
-    "relationships_family",
-    "parenting",
-    "drugs_alcohol",
-    "use_of_time",
-    "managing_feelings",
-    "crime_free_life",
-]
 
 
 class ProfileProgressReading(Strict):

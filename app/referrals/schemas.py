@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from app import demo_ids
 from app.consent.schemas import FieldPath, OrganisationRef
 from app.pagination import Page
-from app.profiles.schema import ProgressArea
 from app.referrals.status import ReferralStatus
+from app.vocabulary import ProgressArea
 
 Score = Annotated[StrictInt, Field(ge=1, le=10)]
 

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from app.db import Session
+from app.api.session import Session
 from app.offers.service import MAX_SEARCH_TERMS, web_search
 from tests.api.consent_helpers import make_leaver
 from tests.api.offers_helpers import offer_body

@@ -34,7 +34,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.errors import RetryReads, database_fault
+from app.api.errors import RetryReads
+from app.errors import database_fault
 from app.main import create_app
 from app.migrate import upgrade
 from app.settings import DatabaseSettings, Settings
@@ -295,7 +296,7 @@ def test_fault_kinds() -> None:
 async def test_a_lost_connection_is_retried_once_for_a_read_never_for_a_write(
     method: str, runs: int
 ) -> None:
-    from app.errors import unexpected_error
+    from app.api.errors import unexpected_error
 
     calls: list[str] = []
 
