@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
 from app.api.deps import Kiosk
 from app.api.problems import problem, token
@@ -13,13 +13,13 @@ from app.api.session import Session
 from app.auth import scopes as S
 from app.auth.pin_reset import reset_pin
 from app.errors import refuse_nul
+from app.schemas import StrictRequest
 
 router = APIRouter()
 
 
-class PinReset(BaseModel):
+class PinReset(StrictRequest):
     model_config = ConfigDict(
-        extra="forbid",
         str_strip_whitespace=True,
         title="PinReset",
         json_schema_extra={"examples": [{"reference": "ONW-DEM0-0001", "pin": "482915"}]},

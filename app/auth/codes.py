@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, Field, ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,6 +56,7 @@ from app.consent.schemas import FieldPath, PurposeCode
 from app.consent.service import MAX_TERM
 from app.db import Database
 from app.models.base import utcnow
+from app.schemas import StrictRequest
 
 REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
 REQUEST_TTL_SECONDS = 60
@@ -93,10 +94,8 @@ def invalid_details(description: str) -> OAuthError:
     return OAuthError("invalid_authorization_details", description)
 
 
-class ProfileDetails(BaseModel):
+class ProfileDetails(StrictRequest):
     """One RFC 9396 authorization details object of type ``onward_profile``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: Literal["onward_profile"]
     fields: list[FieldPath] = Field(min_length=1, max_length=64)

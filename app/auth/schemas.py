@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app import demo_ids
-from app.errors import refuse_nul
+from app.schemas import StrictRequest
 
 OrganisationKind = Literal["provider", "partner", "establishment", "operator"]
 ClientScope = Literal[
@@ -27,16 +27,7 @@ ClientScope = Literal[
 RedirectUri = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 
 
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        return refuse_nul(value)
-
-
-class OrganisationCreate(_Request):
+class OrganisationCreate(StrictRequest):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"name": "Reading Housing Trust", "kind": "provider"}]}
     )
@@ -70,7 +61,7 @@ class OrganisationSummary(BaseModel):
     kind: OrganisationKind
 
 
-class ClientCreate(_Request):
+class ClientCreate(StrictRequest):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -103,7 +94,7 @@ class ClientCreate(_Request):
     )
 
 
-class ClientUpdate(_Request):
+class ClientUpdate(StrictRequest):
     model_config = ConfigDict(
         json_schema_extra={
             # The demo partner's own redirect URIs (`onward serve --demo`).

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from app import demo_ids
 from app.consent.catalogue import MAX_PATH_LENGTH, PATHS, PURPOSE_CODES
+from app.schemas import StrictRequest
 
 GrantStatus = Literal["active", "revoked", "expired"]
 
@@ -49,9 +50,8 @@ class PurposeInfo(BaseModel):
     description: str
 
 
-class GrantCreate(BaseModel):
+class GrantCreate(StrictRequest):
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {

@@ -26,6 +26,7 @@ from app.consent.schemas import OrganisationRef
 from app.errors import refuse_nul
 from app.offers.places import ESTABLISHMENT_CODES
 from app.offers.schedule import parse_hhmm
+from app.schemas import StrictRequest
 
 # Re-exported: the vocabulary lives in app.vocabulary (the tables constrain it too).
 from app.vocabulary import CATEGORIES as CATEGORIES
@@ -98,10 +99,8 @@ FieldPath = Annotated[
 ]
 
 
-class _Request(BaseModel):
-    """Unknown keys are refused; ``null`` means absent (the field's default applies)."""
-
-    model_config = ConfigDict(extra="forbid")
+class _Request(StrictRequest):
+    """Strict (app.schemas), and ``null`` means absent (the field's default applies)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -20,21 +20,15 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
-    field_validator,
 )
 
-from app.errors import ValidationFailed, refuse_nul, safe_errors
+from app.errors import ValidationFailed, safe_errors
 from app.offers.places import ESTABLISHMENT_CODES
+from app.schemas import StrictRequest
 from app.vocabulary import ProgressArea as ProgressArea
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        return refuse_nul(value)
+# Every section is strict (app.schemas): unknown keys refused, strings stripped, no NUL.
+Strict = StrictRequest
 
 
 Text40 = Annotated[str, StringConstraints(min_length=1, max_length=40)]

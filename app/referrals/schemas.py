@@ -12,14 +12,14 @@ from app import demo_ids
 from app.consent.schemas import FieldPath, OrganisationRef
 from app.pagination import Page
 from app.referrals.status import ReferralStatus
+from app.schemas import StrictRequest
 from app.vocabulary import ProgressArea
 
 Score = Annotated[StrictInt, Field(ge=1, le=10)]
 
 
-class ProgressCreate(BaseModel):
+class ProgressCreate(StrictRequest):
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={"examples": [{"readings": {"accommodation": 3, "mental_health": 6}}]},
     )
 
@@ -42,9 +42,8 @@ class ProgressReadingPage(Page[ProgressReading]):
     """Progress readings, newest first."""
 
 
-class ReferralCreate(BaseModel):
+class ReferralCreate(StrictRequest):
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
@@ -84,9 +83,8 @@ class ReferralCreate(BaseModel):
     )
 
 
-class StatusChange(BaseModel):
+class StatusChange(StrictRequest):
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [{"status": "accepted", "note": "We will meet you at the gate on Friday."}]
         },

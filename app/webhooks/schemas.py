@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.schemas import StrictRequest
+
 
 class ProfileChangeItem(BaseModel):
     id: uuid.UUID
@@ -33,9 +35,8 @@ WebhookEvent = Literal[
 ]
 
 
-class WebhookCreate(BaseModel):
+class WebhookCreate(StrictRequest):
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
