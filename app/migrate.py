@@ -9,7 +9,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, column, func, select, table
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -51,7 +51,7 @@ async def upgrade(url: str, revision: str = "head") -> None:
     engine = create_async_engine(url, poolclass=NullPool)
     try:
         async with engine.connect() as lock:
-            await lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            await lock.execute(select(func.pg_advisory_lock(MIGRATION_LOCK_KEY)))
             await lock.commit()
             try:
                 async with engine.begin() as conn:
@@ -63,12 +63,14 @@ async def upgrade(url: str, revision: str = "head") -> None:
 
                     await conn.run_sync(run)
             finally:
-                await lock.execute(
-                    text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY}
-                )
+                await lock.execute(select(func.pg_advisory_unlock(MIGRATION_LOCK_KEY)))
                 await lock.commit()
     finally:
         await engine.dispose()
+
+
+# Alembic's own bookkeeping table, read to report the revision.
+_VERSION = table("alembic_version", column("version_num"))
 
 
 def upgrade_sync(url: str) -> None:
@@ -78,7 +80,7 @@ def upgrade_sync(url: str) -> None:
 async def current_revision(engine: AsyncEngine) -> str | None:
     async with engine.connect() as conn:
         try:
-            row = (await conn.execute(text("SELECT version_num FROM alembic_version"))).first()
+            row = (await conn.execute(select(_VERSION.c.version_num))).first()
         except (ProgrammingError, DBAPIError):
             return ""
         return "" if row is None else str(row[0])
