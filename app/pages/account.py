@@ -363,18 +363,7 @@ async def referral_list(
 
 # --- progress -----------------------------------------------------------------------------
 
-AREAS: tuple[tuple[str, str], ...] = (
-    ("accommodation", "Where you live"),
-    ("living_skills", "Looking after yourself"),
-    ("mental_health", "Mental health"),
-    ("friends_community", "Friends and community"),
-    ("relationships_family", "Relationships and family"),
-    ("parenting", "Being a parent"),
-    ("drugs_alcohol", "Drugs and alcohol"),
-    ("use_of_time", "How you spend your time"),
-    ("managing_feelings", "Managing feelings"),
-    ("crime_free_life", "Staying out of trouble"),
-)
+AREAS = words.PROGRESS_AREAS
 assert {a for a, _ in AREAS} == set(ProgressArea.__args__)  # type: ignore[attr-defined]
 
 
@@ -483,6 +472,36 @@ EDITABLE: dict[str, dict[str, Any]] = {
             [("any", "I do not mind"), ("woman", "A woman"), ("man", "A man")],
         ),
     },
+    "identity": {
+        "heading": "Your name and personal details",
+        "fields": [
+            ("given_name", "First name", "text", ""),
+            ("family_name", "Last name", "text", ""),
+            ("preferred_name", "The name you like to be called", "text", ""),
+            ("pronouns", "Your pronouns", "text", "For example she/her, he/him or they/them"),
+        ],
+        "also_shown": [("date_of_birth", "Date of birth")],
+        "choices": (
+            "gender",
+            "Your gender",
+            [
+                ("woman", "Woman"),
+                ("man", "Man"),
+                ("non_binary", "Non-binary"),
+                ("other", "Another gender"),
+                ("prefer_not_to_say", "I prefer not to say"),
+            ],
+        ),
+    },
+    "key_worker": {
+        "heading": "Your key worker",
+        "fields": [
+            ("name", "Their name", "text", "The one worker you trust people to contact"),
+            ("organisation", "Where they work", "text", ""),
+            ("phone", "Their phone number", "text", "For example 01865 900123"),
+        ],
+        "choices": None,
+    },
     "story": {
         "heading": "Your story",
         "fields": [
@@ -495,6 +514,15 @@ EDITABLE: dict[str, dict[str, Any]] = {
         ],
         "choices": None,
     },
+}
+# Sections shown but not changed here (the prison, probation or a key worker records
+# them through the API); each leaf is a row, in the catalogue's words.
+SHOWN: dict[str, str] = {
+    "release": "Your release",
+    "needs": "What you need help with",
+    "plan": "Your plan and goals",
+    "offence": "Your offence",
+    "progress": "Your latest progress scores",
 }
 FIELD_MESSAGES = {
     "phone": "Enter a phone number using only numbers, spaces and brackets, like 07700 900123",
@@ -512,7 +540,15 @@ async def profile_page(
     return render(
         request,
         "profile.html",
-        {"data": profile["data"], "editable": EDITABLE, "saved": saved == "1"},
+        {
+            "data": profile["data"],
+            "editable": EDITABLE,
+            "shown": [
+                (heading, words.held_in_words(profile["data"], section))
+                for section, heading in SHOWN.items()
+            ],
+            "saved": saved == "1",
+        },
         title="Your information",
     )
 

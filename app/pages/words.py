@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import Any
 
 from app.clock import LONDON
-from app.consent.catalogue import FIELDS_BY_PATH, PURPOSES, SECTIONS
+from app.consent.catalogue import FIELDS, FIELDS_BY_PATH, PURPOSES, SECTIONS
+from app.offers.places import area_name
 
 SECTION_WORDS = {
     "identity": "your name and personal details",
@@ -103,3 +105,73 @@ def day(value: datetime | date | str | None) -> str:
     elif isinstance(value, datetime):
         value = _local(value)
     return f"{value:%A} {value.day} {value:%B} {value.year}"
+
+
+PROGRESS_AREAS: tuple[tuple[str, str], ...] = (
+    ("accommodation", "Where you live"),
+    ("living_skills", "Looking after yourself"),
+    ("mental_health", "Mental health"),
+    ("friends_community", "Friends and community"),
+    ("relationships_family", "Relationships and family"),
+    ("parenting", "Being a parent"),
+    ("drugs_alcohol", "Drugs and alcohol"),
+    ("use_of_time", "How you spend your time"),
+    ("managing_feelings", "Managing feelings"),
+    ("crime_free_life", "Staying out of trouble"),
+)
+_LEVELS = {"none": "No need", "low": "Low need", "medium": "Medium need", "high": "High need"}
+_GOAL_STATUS = {"not_started": "not started", "in_progress": "in progress", "done": "done"}
+
+
+def _goal(goal: dict[str, Any]) -> str:
+    text = f"{goal.get('title', '')} ({_GOAL_STATUS.get(goal.get('status', ''), 'not started')}"
+    if goal.get("target_date"):
+        text += f", by {day(goal['target_date'])}"
+    return text + ")"
+
+
+def value_in_words(path: str, value: Any) -> list[str]:
+    """One stored leaf as lines of plain words (never a code where a word exists)."""
+    if value is None or value == [] or value == {}:
+        return []
+    if isinstance(value, bool):
+        return ["Yes" if value else "No"]
+    if path == "release.expected_at":
+        return [when(value)]
+    if path == "release.area":
+        return [area_name(value)]
+    if path == "release.local_connections":
+        return [join_words(area_name(code) for code in value)]
+    if path == "release.sentence_months":
+        return [f"{value} months"]
+    if path.startswith("needs."):
+        level = _LEVELS.get(value.get("level", ""), "")
+        return [level, *([value["notes"]] if value.get("notes") else [])]
+    if path == "plan.goals":
+        return [_goal(goal) for goal in value]
+    if path == "progress.latest":
+        readings = value.get("readings", {})
+        lines = [
+            f"{label}: {readings[key]} out of 10"
+            for key, label in PROGRESS_AREAS
+            if key in readings
+        ]
+        return (
+            [f"Recorded {when(value['recorded_at'])}", *lines]
+            if value.get("recorded_at")
+            else lines
+        )
+    return [str(value)]
+
+
+def held_in_words(data: dict[str, Any], section: str) -> list[tuple[str, list[str]]]:
+    """Every leaf of one section the profile holds, as (label, lines), in catalogue order."""
+    held = data.get(section) or {}
+    rows: list[tuple[str, list[str]]] = []
+    for field in FIELDS:
+        if field.section != section:
+            continue
+        lines = value_in_words(field.path, held.get(field.path.split(".", 1)[1]))
+        if lines:
+            rows.append((field.label, lines))
+    return rows

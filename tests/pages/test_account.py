@@ -26,6 +26,8 @@ PAGES = (
     "/account/progress",
     "/account/profile",
     "/account/profile/contact",
+    "/account/profile/identity",
+    "/account/profile/key_worker",
     "/account/download",
 )
 STRICT_CSP = (
@@ -341,6 +343,63 @@ async def test_profile_change_goes_through_the_merge_patch(
     }
     page = await signed_in.get("/account/profile")
     assert "07700 900456" in page.text
+
+
+async def test_the_profile_page_shows_every_section_in_words(
+    signed_in: httpx.AsyncClient,
+) -> None:
+    """What others recorded (release, needs, plan, offence) is shown too, in words."""
+    page = (await signed_in.get("/account/profile")).text
+    assert "What others have recorded" in page
+    assert "SENTINEL-HMP Bronzefield" in page
+    assert "Reading" in page and "E06000038" not in page  # an area by its name
+    assert "High need" in page and "SENTINEL-accommodation" in page
+    assert "SENTINEL-drugs" in page  # the leaver's own special-category data
+    assert "SENTINEL-goal (in progress, by Sunday 31 January 2027)" in page
+    assert "SENTINEL-offence-summary" in page
+    assert "18 months" in page
+    assert "Date of birth" in page and "2 April 1990" in page
+    assert "SENTINEL-pronouns" in page
+
+
+async def test_key_worker_and_name_change_through_the_merge_patch(
+    signed_in: httpx.AsyncClient, client: httpx.AsyncClient, leaver: Leaver
+) -> None:
+    r = await post_form(
+        signed_in,
+        "/account/profile/key_worker",
+        "/account/profile/key_worker",
+        {"name": "Sam Patel", "organisation": "Reading Probation", "phone": "0118 900 1234"},
+    )
+    assert r.status_code == 303, r.text
+    r = await post_form(
+        signed_in,
+        "/account/profile/identity",
+        "/account/profile/identity",
+        {
+            "given_name": "Jo",
+            "family_name": "",
+            "preferred_name": "",
+            "pronouns": "they/them",
+            "gender": "prefer_not_to_say",
+        },
+    )
+    assert r.status_code == 303, r.text
+    data = (await client.get("/v1/me", headers=leaver.headers)).json()["data"]
+    assert data["key_worker"] == {
+        "name": "Sam Patel",
+        "organisation": "Reading Probation",
+        "phone": "0118 900 1234",
+    }
+    # Emptied boxes remove their value; what the form does not show is kept.
+    assert data["identity"] == {
+        "given_name": "Jo",
+        "pronouns": "they/them",
+        "gender": "prefer_not_to_say",
+        "date_of_birth": "1990-04-02",
+    }
+    page = (await signed_in.get("/account/profile")).text
+    assert "Sam Patel" in page and "I prefer not to say" in page
 
 
 async def test_profile_change_says_what_is_wrong_and_keeps_the_old_data(

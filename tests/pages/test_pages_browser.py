@@ -200,6 +200,8 @@ def _pages(world: World) -> list[str]:
         "/account/profile/contact",
         "/account/profile/preferences",
         "/account/profile/story",
+        "/account/profile/identity",
+        "/account/profile/key_worker",
         "/account/download",
     ]
 
