@@ -6,8 +6,8 @@ Uses the database ``onward_bench`` (``bench.database``): on ``DATABASE_URL``'s s
 set, never the database it names, else on an embedded PostgreSQL under ``.onward-bench``.
 The offers are loaded once with COPY (``--reload`` to start again) and the query timed is
 exactly the service's (``repository.catalogue_statement``): category + area + open_at + q,
-single client, after a warm-up. Prints p50/p95/p99 and the ``EXPLAIN (ANALYZE, BUFFERS)`` of one run.
-The floor: p95 ≤ 30 ms.
+single client, after a warm-up. Prints p50/p95/p99 and the ``EXPLAIN (ANALYZE, BUFFERS)``
+of one run. The floor: p95 ≤ 30 ms.
 """
 
 from __future__ import annotations
