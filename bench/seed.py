@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from app.profiles.reference import new_reference
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from app.auth.secrets import hash_secret
 from app.consent.cuts import refresh_stale_for_organisation
+from app.profiles.reference import new_reference
 
 AREAS = ["E06000038", "E07000178", "E06000039", "E06000060", "E06000042"]
 GRANTED = ["identity", "contact", "release", "needs.accommodation", "needs.education_work"]
