@@ -5,9 +5,9 @@
 Uses the database ``onward_bench`` (``bench.database``): on ``DATABASE_URL``'s server when
 set, never the database it names, else on an embedded PostgreSQL under ``.onward-bench``.
 The offers are loaded once with COPY (``--reload`` to start again) and the query timed is
-exactly the service's (``catalogue_sql``): category + area + open_at + q, single client,
-after a warm-up. Prints p50/p95/p99 and the ``EXPLAIN (ANALYZE, BUFFERS)`` of one run.
-The floor: p95 ≤ 30 ms.
+exactly the service's (``repository.catalogue_statement``): category + area + open_at + q,
+single client, after a warm-up. Prints p50/p95/p99 and the ``EXPLAIN (ANALYZE, BUFFERS)``
+of one run. The floor: p95 ≤ 30 ms.
 """
 
 from __future__ import annotations
@@ -25,13 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from asyncpg import Range
-from sqlalchemy import text
+from sqlalchemy import ClauseElement, Executable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from app.migrate import upgrade
+from app.offers import repository
 from app.offers.schedule import DAYS
 from app.offers.schemas import CATEGORIES
-from app.offers.service import CatalogueQuery, catalogue_sql, london_today, search_offers
+from app.offers.service import CatalogueQuery, catalogue_filter, london_today, search_offers
 from bench.database import bench_database_url
 
 P95_FLOOR_MS = 30.0
@@ -305,11 +308,28 @@ async def measure(url: str, runs: int) -> dict[str, float]:
     return result
 
 
+class ExplainAnalyze(Executable, ClauseElement):
+    """``EXPLAIN (ANALYZE, BUFFERS)`` of a Core statement, its parameters bound as usual."""
+
+    inherit_cache = False
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+
+
+@compiles(ExplainAnalyze, "postgresql")
+def _explain_analyze(element: ExplainAnalyze, compiler: SQLCompiler, **kw: Any) -> str:
+    return "EXPLAIN (ANALYZE, BUFFERS) " + compiler.process(element.statement, **kw)
+
+
+async def explain_analyze(session: AsyncSession, statement: Any) -> list[str]:
+    return [row[0] for row in await session.execute(ExplainAnalyze(statement))]
+
+
 async def explain(session: AsyncSession, query: CatalogueQuery) -> None:
-    sql, params = catalogue_sql(query, london_today())
-    print("\nquery:", json.dumps({k: str(v) for k, v in params.items()}))
-    plan = await session.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + sql), params)
-    print("\n".join(row[0] for row in plan))
+    f = catalogue_filter(query, london_today())
+    print("\nquery:", json.dumps({k: str(v) for k, v in vars(f).items() if v is not None}))
+    print("\n".join(await explain_analyze(session, repository.catalogue_statement(f))))
 
 
 async def database_url() -> str:

@@ -25,14 +25,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, text
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from app.migrate import upgrade
 from app.models import Profile
-from app.offers import matching, service
+from app.offers import matching, repository, service
 from app.offers.places import ESTABLISHMENT_CODES, LOCAL_AUTHORITIES
-from bench.catalogue import _percentile, database_url, load
+from bench.catalogue import _percentile, database_url, explain_analyze, load
 
 P95_FLOOR_MS = 50.0
 RELEASES = [
@@ -119,27 +119,17 @@ async def measure(url: str, runs: int) -> dict[str, float]:
 
 
 async def explain(session: AsyncSession, profile_id: uuid.UUID, now: datetime) -> None:
-    """The plan of the first need tier's candidate statement (as ``_candidates`` runs it)."""
-    data = (
-        await session.execute(text("SELECT data FROM profiles WHERE id = :id"), {"id": profile_id})
-    ).scalar_one()
+    """The plan of the first need tier's candidate walk (as ``match_candidates`` runs it)."""
+    data = await repository.profile_data(session, profile_id)
+    assert data is not None
     leaver = matching.leaver_from_profile(data, now)
-    eligible, params = service._eligible_to(leaver)
-    cte, order, order_params, tiers = service._first_ordering(leaver, 72)
-    params.update(
-        order_params,
-        today=service.london_today(now),
-        m_cap=service.MATCH_CANDIDATES + 20,
-        m_tier=tiers[0],
+    order = service.first_ordering(leaver, 72)
+    statement = repository.first_tier_walk(
+        leaver, order, service.MATCH_CANDIDATES + 20, service.london_today(now)
     )
-    sql = (
-        f"EXPLAIN (ANALYZE, BUFFERS) {cte}SELECT o.id FROM offers o CROSS JOIN m WHERE "
-        + " AND ".join(service._PUBLISHED_TODAY)
-        + f" AND {eligible} AND o.category = ANY(:m_tier) ORDER BY {order} LIMIT :m_cap"
-    )
-    print(f"\nfirst need tier {tiers[0]}:")
-    plan = await session.execute(text(sql), params)
-    print("\n".join(row[0] for row in plan))
+    print(f"\nfirst need tier {order.tiers[0]}:")
+    for line in await explain_analyze(session, statement):
+        print(line)
 
 
 async def main_async(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """The leaver's offers are chosen in SQL by the same eligibility rule matching applies.
 
-``offers.service._eligible_to`` is ``matching.ineligibility`` as an SQL condition, so
+``offers.repository.eligible_to`` is ``matching.ineligibility`` as an SQL condition, so
 matching considers every offer the leaver could use, not just the newest
 ``MATCH_CANDIDATE_CAP`` published ones.
 """
@@ -14,10 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select
 
 from app.db import Database
-from app.offers import matching, service
+from app.models import Offer as OfferRow
+from app.offers import matching, repository, service
 from tests.api.identity_helpers import make_profile
 from tests.api.offers_helpers import OXFORD, READING, SLOUGH, offer_body
 from tests.support import Actors
@@ -89,13 +90,11 @@ async def test_sql_eligibility_equals_matching_over_a_grid(
     for profile in LEAVERS:
         leaver = matching.leaver_from_profile(profile, NOW)
         expected = {o["id"] for o in offers if matching.ineligibility(leaver, o) is None}
-        condition, params = service._eligible_to(leaver)
         async with db.sessionmaker() as session:
-            rows = await session.execute(
-                text(f"SELECT o.id FROM offers o WHERE o.id = ANY(:ids) AND {condition}"),
-                {"ids": ids, **params},
+            rows = await session.scalars(
+                select(OfferRow.id).where(OfferRow.id.in_(ids), repository.eligible_to(leaver))
             )
-        chosen = {str(row.id) for row in rows}
+        chosen = {str(offer_id) for offer_id in rows}
         assert chosen == expected, profile
         listed_somewhere |= chosen
     # The grid is not trivial: some offers suit some leavers, and some suit none of them.
