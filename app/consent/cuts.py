@@ -33,14 +33,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.consent import repository
 from app.consent.policy import GrantScope, disclose
+from app.consent.repository import Record, lock_profile
 from app.models.base import utcnow
-from app.models.profiles import ConsentGrant, DisclosureCut, Profile, ProfileChange
 from app.webhooks.outbox import enqueue
+
+__all__ = [
+    "FOREVER",
+    "Cut",
+    "compute_cut",
+    "feed_change",
+    "lock_profile",
+    "refresh_cuts",
+    "refresh_due",
+    "refresh_if_stale",
+    "refresh_stale_for_organisation",
+]
 
 # "Valid until further notice": a cut with no expiring grant behind it (an empty one).
 FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
@@ -71,7 +82,11 @@ def compute_cut(document: dict[str, Any], grants: list[GrantScope], now: datetim
 NEVER = datetime.min.replace(tzinfo=UTC)
 
 
-def _valid_until(stored: DisclosureCut) -> datetime:
+# A stored cut: a row of ``disclosure_cuts`` (see ``models.profiles.DisclosureCut``).
+StoredCut = Record
+
+
+def _valid_until(stored: StoredCut) -> datetime:
     value = stored.valid_until
     return NEVER if value.tzinfo is None else value
 
@@ -85,7 +100,7 @@ def feed_change(was_shared: bool, is_shared: bool) -> str | None:
     return "unshared" if was_shared else None
 
 
-def _changed_at(stored: DisclosureCut, now: datetime) -> datetime:
+def _changed_at(stored: StoredCut, now: datetime) -> datetime:
     """When the organisation's view changed, for ``updated_at``.
 
     A cut that lapsed on its own changed when its earliest grant expired; a cut never
@@ -94,31 +109,18 @@ def _changed_at(stored: DisclosureCut, now: datetime) -> datetime:
     """
     valid_until = _valid_until(stored)
     if stored.version == 0:
-        return stored.updated_at
+        born: datetime = stored.updated_at
+        return born
     if NEVER < valid_until <= now:
         return valid_until
     return now
 
 
-def _grant_behind(change: str, old: DisclosureCut | None, cut: Cut) -> uuid.UUID | None:
+def _grant_behind(change: str, old: StoredCut | None, cut: Cut) -> uuid.UUID | None:
     """The one grant that made a ``shared`` or ``unshared`` change, for the webhook
     payload; None when several did, or for ``updated``."""
     grants = cut.grant_ids if change == "shared" else (old.grant_ids if old else [])
     return grants[0] if change != "updated" and len(grants) == 1 else None
-
-
-async def lock_profile(session: AsyncSession, profile_id: uuid.UUID) -> dict[str, Any] | None:
-    """Lock the profile row (FOR NO KEY UPDATE) and return its data, or None if missing.
-
-    NO KEY UPDATE, not UPDATE: it must not wait for the key-share locks that foreign-key
-    checks of concurrent inserts (access events aside, grants and referrals) hold.
-    """
-    data: dict[str, Any] | None = (
-        await session.execute(
-            select(Profile.data).where(Profile.id == profile_id).with_for_update(key_share=True)
-        )
-    ).scalar_one_or_none()
-    return data
 
 
 async def refresh_cuts(
@@ -135,35 +137,13 @@ async def refresh_cuts(
     document = await lock_profile(session, profile_id)
     if document is None:
         return {}
-    grants_q = (
-        select(
-            ConsentGrant.id,
-            ConsentGrant.organisation_id,
-            ConsentGrant.fields,
-            ConsentGrant.expires_at,
-            ConsentGrant.explicit,
-        )
-        .where(
-            ConsentGrant.profile_id == profile_id,
-            ConsentGrant.revoked_at.is_(None),
-            ConsentGrant.expires_at > now,
-        )
-        .order_by(ConsentGrant.granted_at, ConsentGrant.id)
-    )
-    stored_q = select(DisclosureCut).where(DisclosureCut.profile_id == profile_id)
-    if orgs is not None:
-        grants_q = grants_q.where(ConsentGrant.organisation_id.in_(orgs))
-        stored_q = stored_q.where(DisclosureCut.organisation_id.in_(orgs))
     by_org: dict[uuid.UUID, list[GrantScope]] = {}
-    for g in (await session.execute(grants_q)).all():
+    for g in await repository.live_grants(session, profile_id, orgs, now):
         by_org.setdefault(g.organisation_id, []).append(
             GrantScope(g.id, tuple(g.fields), g.expires_at, None, g.explicit)
         )
     stored = {
-        row.organisation_id: row
-        for row in (await session.execute(stored_q.execution_options(populate_existing=True)))
-        .scalars()
-        .all()
+        row.organisation_id: row for row in await repository.stored_cuts(session, profile_id, orgs)
     }
     cuts: dict[uuid.UUID, Cut] = {}
     for org in dict.fromkeys([*stored, *by_org]):
@@ -185,14 +165,12 @@ async def refresh_cuts(
             was_shared = old is not None and old.version > 0 and bool(old.grant_ids)
             change = feed_change(was_shared, bool(cut.grant_ids))
             if change is not None:
-                await session.execute(
-                    insert(ProfileChange).values(
-                        id=uuid.uuid4(),
-                        organisation_id=org,
-                        profile_id=profile_id,
-                        type=change,
-                        at=changed_at,
-                    )
+                await repository.append_change(
+                    session,
+                    organisation_id=org,
+                    profile_id=profile_id,
+                    change=change,
+                    at=changed_at,
                 )
                 # Its webhook messages, in the same transaction (the outbox).
                 await enqueue(
@@ -209,46 +187,30 @@ async def refresh_cuts(
                 version=(old.version if old is not None else 0) + 1,
                 updated_at=changed_at,
             )
-        await session.execute(
-            insert(DisclosureCut)
-            .values(
-                profile_id=profile_id,
-                organisation_id=org,
-                **{
-                    "data": cut.data,
-                    "fields": cut.fields,
-                    "grant_ids": cut.grant_ids,
-                    "version": 1,
-                    "updated_at": now,
-                    **values,
-                },
-            )
-            .on_conflict_do_update(
-                index_elements=[DisclosureCut.profile_id, DisclosureCut.organisation_id],
-                set_=values,
-            )
+        await repository.store_cut(
+            session,
+            profile_id=profile_id,
+            organisation_id=org,
+            first={
+                "data": cut.data,
+                "fields": cut.fields,
+                "grant_ids": cut.grant_ids,
+                "version": 1,
+                "updated_at": now,
+            },
+            values=values,
         )
     return cuts
 
 
 # Stale cuts (a grant expired, or a trigger marked them): recomputed before serving.
-_STALE_FOR_ORGANISATION = text(
-    "SELECT profile_id FROM disclosure_cuts WHERE organisation_id = :org AND valid_until <= :now"
-)
-_STATE_OF_PAIR = text(
-    "SELECT valid_until <= :now AS stale FROM disclosure_cuts "
-    "WHERE organisation_id = :org AND profile_id = :pid"
-)
 
 
 async def refresh_stale_for_organisation(
     session: AsyncSession, organisation_id: uuid.UUID, now: datetime
 ) -> None:
     """Bring every stale cut an organisation has up to date (before a list read)."""
-    stale = (
-        await session.execute(_STALE_FOR_ORGANISATION, {"org": organisation_id, "now": now})
-    ).scalars()
-    for profile_id in list(stale):
+    for profile_id in await repository.stale_profiles_of(session, organisation_id, now):
         await refresh_cuts(session, profile_id, [organisation_id], now=now)
 
 
@@ -256,21 +218,10 @@ async def refresh_if_stale(
     session: AsyncSession, profile_id: uuid.UUID, organisation_id: uuid.UUID, now: datetime
 ) -> bool:
     """Recompute one pair's cut if it is stale; True when something was recomputed."""
-    stale = (
-        await session.execute(
-            _STATE_OF_PAIR, {"org": organisation_id, "pid": profile_id, "now": now}
-        )
-    ).scalar_one_or_none()
-    if not stale:
+    if not await repository.pair_is_stale(session, profile_id, organisation_id, now):
         return False
     await refresh_cuts(session, profile_id, [organisation_id], now=now)
     return True
-
-
-_DUE = text(
-    "SELECT profile_id, organisation_id FROM disclosure_cuts "
-    "WHERE valid_until <= :now ORDER BY valid_until LIMIT :limit"
-)
 
 
 async def refresh_due(
@@ -286,7 +237,7 @@ async def refresh_due(
     """
     now = now or utcnow()
     async with sessionmaker() as session:
-        due = (await session.execute(_DUE, {"now": now, "limit": limit})).all()
+        due = await repository.due_pairs(session, now, limit)
     done = 0
     for profile_id, organisation_id in due:
         async with sessionmaker() as session:

@@ -1,5 +1,6 @@
 """Granting, listing and revoking consent. The leaver's grants are reached only through
-:func:`_own_grants`, which scopes every statement to the calling leaver's profile."""
+``consent.repository``, whose every grant statement is scoped to the calling leaver's
+profile."""
 
 from __future__ import annotations
 
@@ -7,17 +8,15 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.consent import repository
 from app.consent.catalogue import normalise_paths, sensitive_paths
-from app.consent.cuts import lock_profile, refresh_cuts
+from app.consent.cuts import refresh_cuts
 from app.consent.receipts import ReceiptSigner, receipt_payload, revocation_payload
 from app.errors import ExplicitConsentRequired, NotFound, ValidationFailed
 from app.models.base import utcnow
-from app.models.identity import Organisation
-from app.models.profiles import ConsentGrant
-from app.pagination import newest_first, page_of
+from app.pagination import page_of
 
 DEFAULT_TERM = timedelta(days=365)
 MAX_TERM = timedelta(days=730)
@@ -30,7 +29,7 @@ def grant_status(revoked_at: datetime | None, expires_at: datetime, now: datetim
 
 
 def grant_view(grant: Any, organisation_name: str, now: datetime) -> dict[str, Any]:
-    """The API's view of a grant (a ConsentGrant or a row with the same columns)."""
+    """The API's view of a grant (a row of ``consent_grants``)."""
     return {
         "id": grant.id,
         "organisation": {"id": grant.organisation_id, "name": organisation_name},
@@ -44,22 +43,6 @@ def grant_view(grant: Any, organisation_name: str, now: datetime) -> dict[str, A
         "receipt": grant.receipt,
         "revocation_receipt": getattr(grant, "revocation_receipt", None),
     }
-
-
-def _own_grants(profile_id: uuid.UUID) -> Select[ConsentGrant, str]:
-    """The one choke point: a leaver's grants, with the recipient's name."""
-    return (
-        select(ConsentGrant, Organisation.name)
-        .join(Organisation, Organisation.id == ConsentGrant.organisation_id)
-        .where(ConsentGrant.profile_id == profile_id)
-    )
-
-
-# The recipient's name, and whether the leaver's profile still exists, in one trip.
-_RECIPIENT = text(
-    "SELECT (SELECT name FROM organisations WHERE id = :organisation_id) AS name, "
-    "EXISTS (SELECT 1 FROM profiles WHERE id = :profile_id) AS profile_exists"
-)
 
 
 def require_explicit(fields: list[str], loc: tuple[str, ...] = ("body",)) -> None:
@@ -114,12 +97,10 @@ async def grant_consent(
     if not explicit:
         require_explicit(fields, loc)
     # The profile's lock first, before the grant and its cut (see consent.cuts).
-    await lock_profile(session, profile_id)
-    found = (
-        await session.execute(
-            _RECIPIENT, {"organisation_id": organisation_id, "profile_id": profile_id}
-        )
-    ).one()
+    await repository.lock_profile(session, profile_id)
+    found = await repository.recipient(
+        session, profile_id=profile_id, organisation_id=organisation_id
+    )
     if not found.profile_exists:
         raise NotFound("No such profile")
     if found.name is None:
@@ -142,7 +123,8 @@ async def grant_consent(
         controller=signer.controller,
         policy_url=signer.policy_url,
     )
-    grant = ConsentGrant(
+    grant = await repository.insert_grant(
+        session,
         id=grant_id,
         profile_id=profile_id,
         organisation_id=organisation_id,
@@ -153,8 +135,6 @@ async def grant_consent(
         expires_at=expires_at,
         receipt=signer.sign_receipt(payload),
     )
-    session.add(grant)
-    await session.flush()
     await refresh_cuts(session, profile_id, [organisation_id], now=now)
     return grant_view(grant, name, now)
 
@@ -169,40 +149,11 @@ async def list_grants(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """The leaver's grants, newest first (granted_at, then id), optionally by status."""
     now = utcnow()
-    query = _own_grants(profile_id)
-    if status == "active":
-        query = query.where(ConsentGrant.revoked_at.is_(None), ConsentGrant.expires_at > now)
-    elif status == "revoked":
-        query = query.where(ConsentGrant.revoked_at.is_not(None))
-    elif status == "expired":
-        query = query.where(ConsentGrant.revoked_at.is_(None), ConsentGrant.expires_at <= now)
-    order = (ConsentGrant.granted_at, ConsentGrant.id)
-    query = newest_first(query, order, limit=limit, cursor=cursor)
-    rows, next_cursor = page_of(
-        (await session.execute(query)).all(), limit, lambda r: (r[0].granted_at, r[0].id)
+    rows = await repository.page_of_grants(
+        session, profile_id=profile_id, status=status, now=now, limit=limit, cursor=cursor
     )
-    return [grant_view(grant, name, now) for grant, name in rows], next_cursor
-
-
-_GRANT_TO_REVOKE = text(
-    """
-    SELECT g.id, g.organisation_id, g.revoked_at, o.name
-      FROM consent_grants AS g JOIN organisations AS o ON o.id = g.organisation_id
-     WHERE g.id = :grant_id AND g.profile_id = :profile_id
-       FOR UPDATE OF g
-    """
-)
-_REVOKE = text(
-    """
-    UPDATE consent_grants AS g
-       SET revoked_at = coalesce(g.revoked_at, :now),
-           revocation_receipt = coalesce(g.revocation_receipt, :receipt)
-      FROM organisations AS o
-     WHERE g.id = :grant_id AND o.id = g.organisation_id
- RETURNING g.id, g.organisation_id, g.fields, g.purpose, g.explicit, g.granted_at,
-           g.expires_at, g.revoked_at, g.receipt, g.revocation_receipt, o.name
-    """
-)
+    page, next_cursor = page_of(rows, limit, lambda r: (r.granted_at, r.id))
+    return [grant_view(row, row.name, now) for row in page], next_cursor
 
 
 async def revoke_grant(
@@ -222,10 +173,8 @@ async def revoke_grant(
     disclosed under it. Another leaver's grant is NotFound, like a missing one.
     """
     now = utcnow()
-    await lock_profile(session, profile_id)
-    found = (
-        await session.execute(_GRANT_TO_REVOKE, {"grant_id": grant_id, "profile_id": profile_id})
-    ).one_or_none()
+    await repository.lock_profile(session, profile_id)
+    found = await repository.grant_to_revoke(session, profile_id=profile_id, grant_id=grant_id)
     if found is None:
         raise NotFound("No such consent grant")
     receipt = None
@@ -244,8 +193,6 @@ async def revoke_grant(
                 assisted_by=assisted_by,
             )
         )
-    row = (
-        await session.execute(_REVOKE, {"now": now, "grant_id": grant_id, "receipt": receipt})
-    ).one()
+    row = await repository.revoke(session, grant_id=grant_id, now=now, receipt=receipt)
     await refresh_cuts(session, profile_id, [row.organisation_id], now=now)
     return grant_view(row, row.name, now)

@@ -8,44 +8,38 @@ partners listing by ``updated_since`` see the change.
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
-from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.consent.cuts import refresh_cuts
-from app.models import ProgressReading
 from app.models.base import utcnow
-from app.pagination import newest_first, page_of
+from app.pagination import page_of
+from app.referrals import repository
+from app.referrals.repository import Record
 
-_SET_LATEST = text(
-    "UPDATE profiles SET data = jsonb_set(data, '{progress}', "
-    "  jsonb_build_object('latest', CAST(:latest AS jsonb)), true), "
-    "  version = version + 1, updated_at = :at "
-    "WHERE id = :profile_id"
-)
+# A reading as stored: id, readings, recorded_at.
+Reading = Record
 
 
-def reading_view(row: ProgressReading) -> dict[str, Any]:
+def reading_view(row: Reading) -> dict[str, Any]:
     return {"id": row.id, "readings": row.readings, "recorded_at": row.recorded_at}
 
 
 async def record_progress(
     session: AsyncSession, profile_id: uuid.UUID, readings: dict[str, int]
-) -> ProgressReading:
-    reading = ProgressReading(profile_id=profile_id, readings=dict(readings), recorded_at=utcnow())
-    session.add(reading)
-    await session.flush()
+) -> Reading:
+    reading = await repository.insert_reading(
+        session, profile_id=profile_id, readings=dict(readings), at=utcnow()
+    )
     latest = {
         "id": str(reading.id),
         "readings": reading.readings,
         "recorded_at": reading.recorded_at.isoformat().replace("+00:00", "Z"),
     }
-    await session.execute(
-        _SET_LATEST,
-        {"latest": json.dumps(latest), "at": reading.recorded_at, "profile_id": profile_id},
+    await repository.set_latest_reading(
+        session, profile_id=profile_id, latest=latest, at=reading.recorded_at
     )
     # Organisations given progress.latest see the new reading from the next read on.
     await refresh_cuts(session, profile_id)
@@ -54,10 +48,9 @@ async def record_progress(
 
 async def list_progress(
     session: AsyncSession, profile_id: uuid.UUID, limit: int, cursor: str | None
-) -> tuple[list[ProgressReading], str | None]:
-    stmt = select(ProgressReading).where(ProgressReading.profile_id == profile_id)
-    order = (ProgressReading.recorded_at, ProgressReading.id)
+) -> tuple[list[Reading], str | None]:
     # An empty cursor is the first page here, not a 422.
-    stmt = newest_first(stmt, order, limit=limit, cursor=cursor or None)
-    rows = list((await session.execute(stmt)).scalars())
+    rows = await repository.page_of_readings(
+        session, profile_id, limit=limit, cursor=cursor or None
+    )
     return page_of(rows, limit, lambda r: (r.recorded_at, r.id))

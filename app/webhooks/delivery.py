@@ -33,10 +33,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models.base import utcnow
+from app.webhooks import repository
 from app.webhooks.signing import sign
 from app.webhooks.urls import RESOLVE_TIMEOUT_SECONDS, UnsafeURL, resolve
 
@@ -71,50 +71,6 @@ def next_attempt_at(created_at: datetime, attempts: int, now: datetime) -> datet
 # claimed again by another replica while it runs.
 assert LEASE.total_seconds() > 3 * (TIMEOUT_SECONDS + RESOLVE_TIMEOUT_SECONDS)
 
-_CLAIM = text(
-    """
-    WITH due AS (
-        SELECT d.id FROM webhook_deliveries d
-        JOIN webhooks w ON w.id = d.webhook_id
-        JOIN organisations o ON o.id = w.organisation_id
-        WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND w.active AND o.active
-        ORDER BY d.next_attempt_at
-        LIMIT :limit
-        FOR UPDATE OF d SKIP LOCKED
-    )
-    UPDATE webhook_deliveries d
-    SET next_attempt_at = :lease_until, attempts = d.attempts + 1
-    FROM due, webhooks w
-    WHERE d.id = due.id AND w.id = d.webhook_id
-    RETURNING d.id, d.webhook_id, d.body, d.attempts, d.created_at, w.url, w.secret
-    """
-)
-# INSERT … SELECT: a delivery deleted meanwhile (its webhook was deleted) records nothing.
-_RECORD_ATTEMPT = text(
-    """
-    INSERT INTO webhook_attempts (id, webhook_id, delivery_id, attempted_at, status_code, outcome)
-    SELECT :attempt_id, webhook_id, id, :at, :status_code, :outcome
-    FROM webhook_deliveries WHERE id = :id
-    """
-)
-_DELIVERED = text(
-    "UPDATE webhook_deliveries SET status = 'delivered', delivered_at = :at, "
-    "next_attempt_at = NULL WHERE id = :id AND status = 'pending'"
-)
-_FAILED = text(
-    "UPDATE webhook_deliveries SET status = :status, next_attempt_at = :next "
-    "WHERE id = :id AND status = 'pending'"
-)
-_ENDPOINT_OK = text("UPDATE webhooks SET failing_since = NULL WHERE id = :webhook_id")
-_ENDPOINT_FAILED = text(
-    "UPDATE webhooks SET failing_since = coalesce(failing_since, :at) "
-    "WHERE id = :webhook_id RETURNING failing_since"
-)
-_DISABLE = text(
-    "UPDATE webhooks SET active = false, disabled_at = :at, disabled_reason = :reason "
-    "WHERE id = :webhook_id AND active"
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
@@ -139,9 +95,7 @@ class Outcome:
 
 async def claim(session: AsyncSession, *, now: datetime, limit: int = BATCH) -> list[Claimed]:
     """Claim and lease up to ``limit`` due rows; the caller commits at once."""
-    rows = (
-        await session.execute(_CLAIM, {"now": now, "limit": limit, "lease_until": now + LEASE})
-    ).all()
+    rows = await repository.claim_due(session, now=now, limit=limit, lease_until=now + LEASE)
     return [Claimed(*row) for row in rows]
 
 
@@ -204,30 +158,23 @@ async def record(
     session: AsyncSession, message: Claimed, result: Outcome, *, now: datetime
 ) -> None:
     """Store one attempt and what follows from it, in the caller's transaction."""
-    await session.execute(
-        _RECORD_ATTEMPT,
-        {
-            "attempt_id": uuid.uuid4(),
-            "id": message.id,
-            "at": now,
-            "status_code": result.status_code,
-            "outcome": result.outcome,
-        },
+    await repository.record_attempt(
+        session,
+        delivery_id=message.id,
+        at=now,
+        status_code=result.status_code,
+        outcome=result.outcome,
     )
     if result.delivered:
-        await session.execute(_DELIVERED, {"id": message.id, "at": now})
-        await session.execute(_ENDPOINT_OK, {"webhook_id": message.webhook_id})
+        await repository.mark_delivered(session, message.id, now)
+        await repository.endpoint_ok(session, message.webhook_id)
         return
     retry_at = next_attempt_at(message.created_at, message.attempts, now)
     status = "failed" if retry_at is None else "pending"  # failed: given up
-    await session.execute(_FAILED, {"id": message.id, "next": retry_at, "status": status})
-    failing_since = (
-        await session.execute(_ENDPOINT_FAILED, {"webhook_id": message.webhook_id, "at": now})
-    ).scalar_one_or_none()
+    await repository.mark_failed(session, message.id, status=status, retry_at=retry_at)
+    failing_since = await repository.endpoint_failed(session, message.webhook_id, now)
     if failing_since is not None and now - failing_since >= DISABLE_AFTER:
-        await session.execute(
-            _DISABLE, {"webhook_id": message.webhook_id, "at": now, "reason": DISABLED_REASON}
-        )
+        await repository.disable(session, message.webhook_id, now, DISABLED_REASON)
 
 
 def http_client() -> httpx.AsyncClient:

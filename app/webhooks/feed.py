@@ -20,16 +20,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, func, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models.profiles import ProfileChange
 from app.pagination import decode_cursor, encode_cursor
-
-# The reading statement's snapshot xmin: every transaction below it has ended.
-_SNAPSHOT_XMIN: ColumnElement[int] = literal_column(
-    "(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint", type_=BigInteger
-)
+from app.webhooks import repository
 
 
 async def read_changes(
@@ -40,26 +34,11 @@ async def read_changes(
     ``next_cursor`` is the position after the last item returned, or the given cursor when
     nothing new has settled yet; it is null only for a first call that finds nothing.
     """
-    statement = (
-        select(
-            ProfileChange.id,
-            ProfileChange.at,
-            ProfileChange.type,
-            ProfileChange.profile_id,
-            ProfileChange.txid,
-            ProfileChange.seq,
-        )
-        .where(
-            ProfileChange.organisation_id == organisation_id,
-            ProfileChange.txid < func.coalesce(_SNAPSHOT_XMIN, 0),
-        )
-        .order_by(ProfileChange.txid, ProfileChange.seq)
-        .limit(limit)
-    )
+    after: tuple[int, int] | None = None
     if cursor is not None:
-        after = decode_cursor(cursor, "feed", int, int)[1:]
-        statement = statement.where(tuple_(ProfileChange.txid, ProfileChange.seq) > after)
-    rows = (await session.execute(statement)).all()
+        _, txid, seq = decode_cursor(cursor, "feed", int, int)
+        after = (txid, seq)
+    rows = await repository.settled_changes(session, organisation_id, after=after, limit=limit)
     items = [{"id": r.id, "at": r.at, "type": r.type, "profile_id": r.profile_id} for r in rows]
     next_cursor = encode_cursor("feed", rows[-1].txid, rows[-1].seq) if rows else cursor
     return {"items": items, "next_cursor": next_cursor}

@@ -17,12 +17,9 @@ import json
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, func, literal, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models.identity import Organisation
-from app.models.webhooks import Webhook, WebhookDelivery
+from app.webhooks import repository
 
 
 def rfc3339(at: datetime) -> str:
@@ -45,28 +42,4 @@ async def enqueue(
 ) -> None:
     """One outbox row per active webhook of the (active) organisation subscribed to
     ``event``, due at once; one statement, which finds nothing for most organisations."""
-    body = payload(event, at, data)
-    subscribed = (
-        select(
-            func.gen_random_uuid(),
-            Webhook.id,
-            literal(event),
-            literal(body),
-            func.now(),
-            func.now(),
-        )
-        .join(Organisation, Organisation.id == Webhook.organisation_id)
-        .where(
-            and_(
-                Webhook.organisation_id == organisation_id,
-                Webhook.active,
-                Organisation.active,
-                Webhook.events.any_() == event,
-            )
-        )
-    )
-    await session.execute(
-        insert(WebhookDelivery).from_select(
-            ["id", "webhook_id", "type", "body", "next_attempt_at", "created_at"], subscribed
-        )
-    )
+    await repository.enqueue(session, organisation_id, event, payload(event, at, data))

@@ -1,8 +1,8 @@
 """Webhook subscriptions: register, list, delete, rotate the secret, read the attempts.
 
-Every function takes the caller's organisation and goes through :func:`_owned`, the one
-choke point for "whose webhook is this": another organisation's webhook is NotFound,
-exactly as if it did not exist.
+Every function takes the caller's organisation, and every statement is scoped to it in
+``webhooks.repository`` (the one choke point for "whose webhook is this"): another
+organisation's webhook is NotFound, exactly as if it did not exist.
 """
 
 from __future__ import annotations
@@ -10,12 +10,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound, ValidationFailed
-from app.models.webhooks import Webhook, WebhookAttempt, WebhookDelivery
-from app.pagination import newest_first, page_of
+from app.pagination import page_of
+from app.webhooks import repository
 from app.webhooks.signing import new_secret
 from app.webhooks.urls import UnsafeURL, check_form, resolve
 
@@ -29,12 +28,6 @@ def parse_webhook_id(raw: str) -> uuid.UUID:
         return uuid.UUID(raw)
     except ValueError as exc:
         raise _not_found() from exc
-
-
-def _owned(organisation_id: uuid.UUID, webhook_id: uuid.UUID) -> Select[Webhook]:
-    return select(Webhook).where(
-        Webhook.id == webhook_id, Webhook.organisation_id == organisation_id
-    )
 
 
 async def check_url(url: str, *, allow_private: bool) -> None:
@@ -52,7 +45,8 @@ async def check_url(url: str, *, allow_private: bool) -> None:
         raise ValidationFailed(str(exc), loc=["body", "url"]) from exc
 
 
-def _view(webhook: Webhook) -> dict[str, Any]:
+def _view(webhook: Any) -> dict[str, Any]:
+    """The API's view of a webhook (a row of ``webhooks``), never its secret."""
     return {
         "id": webhook.id,
         "url": webhook.url,
@@ -75,7 +69,8 @@ async def create_webhook(
 ) -> dict[str, Any]:
     """A new active webhook and its secret (returned this once)."""
     await check_url(url, allow_private=allow_private)
-    webhook = Webhook(
+    webhook = await repository.insert_webhook(
+        session,
         organisation_id=organisation_id,
         url=url,
         events=list(dict.fromkeys(events)),
@@ -83,18 +78,13 @@ async def create_webhook(
         secret=new_secret(),
         active=True,
     )
-    session.add(webhook)
-    await session.flush()
-    await session.refresh(webhook)
     return {**_view(webhook), "secret": webhook.secret}
 
 
 async def list_webhooks(
     session: AsyncSession, organisation_id: uuid.UUID, *, limit: int, cursor: str | None
 ) -> dict[str, Any]:
-    statement = select(Webhook).where(Webhook.organisation_id == organisation_id)
-    order = (Webhook.created_at, Webhook.id)
-    rows = (await session.scalars(newest_first(statement, order, limit=limit, cursor=cursor))).all()
+    rows = await repository.page_of_webhooks(session, organisation_id, limit=limit, cursor=cursor)
     page, next_cursor = page_of(rows, limit, lambda w: (w.created_at, w.id))
     return {"items": [_view(w) for w in page], "next_cursor": next_cursor}
 
@@ -103,14 +93,7 @@ async def delete_webhook(
     session: AsyncSession, organisation_id: uuid.UUID, webhook_id: uuid.UUID
 ) -> None:
     """Delete the webhook with its pending messages and attempt history."""
-    deleted = (
-        await session.execute(
-            delete(Webhook)
-            .where(Webhook.id == webhook_id, Webhook.organisation_id == organisation_id)
-            .returning(Webhook.id)
-        )
-    ).scalar_one_or_none()
-    if deleted is None:
+    if not await repository.delete_webhook(session, organisation_id, webhook_id):
         raise _not_found()
 
 
@@ -119,17 +102,9 @@ async def rotate_secret(
 ) -> dict[str, Any]:
     """A new secret, from the next delivery attempt on (retries included)."""
     secret = new_secret()
-    updated = (
-        await session.execute(
-            update(Webhook)
-            .where(Webhook.id == webhook_id, Webhook.organisation_id == organisation_id)
-            .values(secret=secret)
-            .returning(Webhook.id)
-        )
-    ).scalar_one_or_none()
-    if updated is None:
+    if not await repository.set_secret(session, organisation_id, webhook_id, secret):
         raise _not_found()
-    return {"id": updated, "secret": secret}
+    return {"id": webhook_id, "secret": secret}
 
 
 async def list_attempts(
@@ -141,26 +116,11 @@ async def list_attempts(
     cursor: str | None,
 ) -> dict[str, Any]:
     """The webhook's delivery attempts, newest first."""
-    if (await session.execute(_owned(organisation_id, webhook_id))).first() is None:
+    if not await repository.webhook_exists(session, organisation_id, webhook_id):
         raise _not_found()
-    statement = (
-        select(
-            WebhookAttempt.seq,
-            WebhookAttempt.id,
-            WebhookAttempt.delivery_id,
-            WebhookDelivery.type,
-            WebhookAttempt.attempted_at,
-            WebhookAttempt.status_code,
-            WebhookAttempt.outcome,
-        )
-        .join(WebhookDelivery, WebhookDelivery.id == WebhookAttempt.delivery_id)
-        .where(WebhookAttempt.webhook_id == webhook_id)
+    rows = await repository.page_of_attempts(
+        session, organisation_id, webhook_id, limit=limit, cursor=cursor
     )
-    rows = (
-        await session.execute(
-            newest_first(statement, (WebhookAttempt.seq,), limit=limit, cursor=cursor)
-        )
-    ).all()
     page, next_cursor = page_of(rows, limit, lambda r: (r.seq,))
     items = [
         {

@@ -7,8 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
+from app.db import Database
 from tests.api.consent_helpers import make_leaver
 from tests.api.referral_helpers import (
     REQUIRED,
@@ -600,3 +601,21 @@ async def test_ending_a_referral_revokes_its_grant(
     grants = (await client.get("/v1/me/consents", headers=s.leaver.headers)).json()["items"]
     mine = next(g for g in grants if g["id"] == referral["grant_id"])
     assert mine["status"] == "revoked"
+
+
+async def test_referral_is_made_under_a_generic_plan(
+    client: httpx.AsyncClient, actors: Actors, db: Database
+) -> None:
+    # A prepared statement's plan may be generic (PostgreSQL switches after five runs).
+    # ON CONFLICT must still find the partial unique index of open referrals, so its
+    # predicate is in the statement, not in bound parameters: else every referral, from
+    # some point on, is a 500.
+    async with db.sessionmaker() as session:
+        await session.execute(text("SET plan_cache_mode = force_generic_plan"))
+        await session.commit()
+    s = await scene(client, actors)
+    first = await refer(client, s.leaver, s.offer)
+    assert first.status_code == 201, first.text
+    again = await refer(client, s.leaver, s.offer)
+    assert again.status_code == 409
+    assert problem(again)["status"] == 409
