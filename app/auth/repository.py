@@ -195,12 +195,21 @@ async def insert_client(
     return client
 
 
-async def update_client(session: AsyncSession, client_id: str, **values: Any) -> Client | None:
-    """Set ``values`` (column names) on the client and stamp ``updated_at``; None if none."""
+async def update_client(
+    session: AsyncSession,
+    client_id: str,
+    *,
+    secret_hash: str | None = None,
+    redirect_uris: list[str] | None = None,
+    active: bool | None = None,
+) -> Client | None:
+    """Set what is given on the client and stamp ``updated_at``; None if there is none."""
+    given = {"secret_hash": secret_hash, "redirect_uris": redirect_uris, "active": active}
     client: Client | None = await session.scalar(
         update(Client)
         .where(Client.client_id == client_id)
-        .values(**values, updated_at=func.now())
+        .values({name: value for name, value in given.items() if value is not None})
+        .values(updated_at=func.now())
         .returning(Client)
     )
     return client
