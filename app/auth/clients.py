@@ -12,9 +12,9 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import repository
 from app.auth import scopes as S
 from app.auth.organisations import organisation_exists
 from app.auth.redirect_uris import validate_redirect_uris
@@ -22,7 +22,7 @@ from app.auth.secrets import hash_secret, new_client_id, new_client_secret, veri
 from app.db import Database
 from app.errors import NotFound, ValidationFailed
 from app.models import Client
-from app.pagination import newest_first, page_of
+from app.pagination import page_of
 
 
 @dataclass(frozen=True)
@@ -65,18 +65,15 @@ async def create_client(
     if not await organisation_exists(session, organisation_id):
         raise ValidationFailed("No such organisation", loc=["body", "organisation_id"])
     secret = new_client_secret()
-    client = Client(
+    client = await repository.insert_client(
+        session,
         client_id=new_client_id(),
         organisation_id=organisation_id,
         name=name,
         scopes=granted,
         secret_hash=hash_secret(secret),
-        active=True,
         redirect_uris=uris,
     )
-    session.add(client)
-    await session.flush()
-    await session.refresh(client)
     return ClientWithSecret(client, secret)
 
 
@@ -87,12 +84,7 @@ async def rotate_secret(session: AsyncSession, client_id: str) -> ClientWithSecr
     disable the client to cut them off too.
     """
     secret = new_client_secret()
-    client = await session.scalar(
-        update(Client)
-        .where(Client.client_id == client_id)
-        .values(secret_hash=hash_secret(secret), updated_at=func.now())
-        .returning(Client)
-    )
+    client = await repository.update_client(session, client_id, secret_hash=hash_secret(secret))
     if client is None:
         raise NotFound("No such client")
     return ClientWithSecret(client, secret)
@@ -104,12 +96,7 @@ async def set_redirect_uris(
     """Replace the client's redirect URIs. Codes and pushed requests already made keep the
     URI they were bound to; new requests must use one of these."""
     uris = validate_redirect_uris(redirect_uris, allow_loopback=allow_loopback)
-    client: Client | None = await session.scalar(
-        update(Client)
-        .where(Client.client_id == client_id)
-        .values(redirect_uris=uris, updated_at=func.now())
-        .returning(Client)
-    )
+    client = await repository.update_client(session, client_id, redirect_uris=uris)
     if client is None:
         raise NotFound("No such client")
     return client
@@ -117,12 +104,7 @@ async def set_redirect_uris(
 
 async def disable_client(session: AsyncSession, client_id: str) -> Client:
     """Refuse the client's secret and every token it holds, from the next request on."""
-    client: Client | None = await session.scalar(
-        update(Client)
-        .where(Client.client_id == client_id)
-        .values(active=False, updated_at=func.now())
-        .returning(Client)
-    )
+    client = await repository.update_client(session, client_id, active=False)
     if client is None:
         raise NotFound("No such client")
     return client
@@ -136,12 +118,9 @@ async def list_clients(
     organisation_id: uuid.UUID | None = None,
 ) -> tuple[list[Client], str | None]:
     """Newest first, active or not."""
-    statement = select(Client)
-    if organisation_id is not None:
-        statement = statement.where(Client.organisation_id == organisation_id)
-    order = (Client.created_at, Client.client_id)
-    statement = newest_first(statement, order, limit=limit, cursor=cursor)
-    rows = (await session.scalars(statement)).all()
+    rows = await repository.list_clients(
+        session, limit=limit, cursor=cursor, organisation_id=organisation_id
+    )
     return page_of(rows, limit, lambda c: (c.created_at, c.client_id))
 
 
@@ -153,22 +132,14 @@ class AuthenticatedClient:
     redirect_uris: tuple[str, ...] = ()
 
 
-# One autocommit statement on the plain pool: the token endpoint is a hot path too.
-# ``active``: the client and its organisation (a disabled organisation's clients get no
-# token, as the liveness check in principal.py refuses the tokens they hold).
-_CLIENT_BY_ID = (
-    "SELECT c.client_id, c.organisation_id, c.scopes, c.secret_hash, c.redirect_uris, "
-    "c.active AND o.active AS active FROM clients c "
-    "JOIN organisations o ON o.id = c.organisation_id WHERE c.client_id = $1"
-)
-
-
 async def authenticate_client(
     db: Database, client_id: str, secret: str
 ) -> AuthenticatedClient | None:
     """The active client with that id and secret, else None (whichever part was wrong)."""
+    # One autocommit statement on the plain pool: the token endpoint is a hot path too
+    # (its SQL compiled once from the Core statement, repository.CLIENT_BY_ID_SQL).
     async with db.raw() as conn:
-        client = await conn.fetchrow(_CLIENT_BY_ID, client_id)
+        client = await repository.client_by_id(conn, client_id)
     if client is None:
         # Same work as a wrong secret, so the answer's timing does not reveal the id.
         verify_secret(secret, hash_secret(""))

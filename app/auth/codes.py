@@ -34,13 +34,13 @@ import re
 import secrets
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field, ValidationError
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import repository
 from app.auth import scopes as S
 from app.auth.clients import AuthenticatedClient
 from app.auth.grants import (
@@ -146,23 +146,6 @@ def requested_leaves(fields: list[str]) -> list[str]:
 # Pushed authorization requests (RFC 9126)
 # ---------------------------------------------------------------------------------------
 
-_INSERT_REQUEST = text(
-    """
-    INSERT INTO authorization_requests (handle_hash, client_id, redirect_uri, state,
-        code_challenge, fields, purpose, grant_expires_at, expires_at)
-    VALUES (:handle_hash, :client_id, :redirect_uri, :state, :code_challenge, :fields,
-        :purpose, :grant_expires_at, now() + make_interval(secs => :ttl))
-    """
-)
-# Rows past any use: expired requests, and codes whose token would have expired anyway.
-_FORGET_REQUESTS = text(
-    "DELETE FROM authorization_requests WHERE expires_at < now() - interval '10 minutes'"
-)
-_FORGET_CODES = text(
-    "DELETE FROM authorization_codes "
-    "WHERE coalesce(token_expires_at, expires_at) < now() - interval '10 minutes'"
-)
-
 
 @dataclass(frozen=True)
 class PushedRequest:
@@ -205,20 +188,18 @@ async def push_request(
     now = utcnow()
     details = parse_authorization_details(params.get("authorization_details"), now)
     handle = secrets.token_urlsafe(32)
-    await session.execute(_FORGET_REQUESTS)
-    await session.execute(
-        _INSERT_REQUEST,
-        {
-            "handle_hash": _hash(handle),
-            "client_id": client.client_id,
-            "redirect_uri": redirect_uri,
-            "state": state,
-            "code_challenge": challenge,
-            "fields": requested_leaves(details.fields),
-            "purpose": details.purpose,
-            "grant_expires_at": details.expires_at,
-            "ttl": REQUEST_TTL_SECONDS,
-        },
+    await repository.forget_old_requests(session)
+    await repository.insert_request(
+        session,
+        handle_hash=_hash(handle),
+        client_id=client.client_id,
+        redirect_uri=redirect_uri,
+        state=state,
+        code_challenge=challenge,
+        fields=requested_leaves(details.fields),
+        purpose=details.purpose,
+        grant_expires_at=details.expires_at,
+        ttl=timedelta(seconds=REQUEST_TTL_SECONDS),
     )
     return PushedRequest(REQUEST_URI_PREFIX + handle, REQUEST_TTL_SECONDS)
 
@@ -253,20 +234,6 @@ class PendingRequest:
             return None
 
 
-_CONSUME_REQUEST = text(
-    """
-    UPDATE authorization_requests AS r SET used_at = now()
-      FROM clients AS c JOIN organisations AS o ON o.id = c.organisation_id
-     WHERE r.handle_hash = :handle_hash AND r.client_id = :client_id
-       AND c.client_id = r.client_id AND c.active AND o.active
-       AND r.used_at IS NULL AND r.expires_at > now()
-       AND r.redirect_uri = ANY (c.redirect_uris)
-    RETURNING r.client_id, r.redirect_uri, r.state, r.code_challenge, r.fields, r.purpose,
-              r.grant_expires_at, o.id AS organisation_id, o.name AS organisation_name
-    """
-)
-
-
 async def consume_request(
     session: AsyncSession, client_id: str | None, request_uri: str | None
 ) -> PendingRequest | None:
@@ -281,11 +248,7 @@ async def consume_request(
     if "\x00" in client_id or "\x00" in request_uri:
         return None
     handle = request_uri[len(REQUEST_URI_PREFIX) :]
-    row = (
-        await session.execute(
-            _CONSUME_REQUEST, {"handle_hash": _hash(handle), "client_id": client_id}
-        )
-    ).one_or_none()
+    row = await repository.consume_request(session, handle_hash=_hash(handle), client_id=client_id)
     if row is None:
         return None
     return PendingRequest(
@@ -305,37 +268,17 @@ async def consume_request(
     )
 
 
-_STILL_REGISTERED = text(
-    "SELECT :redirect_uri = ANY (c.redirect_uris) AND c.active AND o.active "
-    "FROM clients c JOIN organisations o ON o.id = c.organisation_id "
-    "WHERE c.client_id = :client_id"
-)
-
-
 async def still_registered(session: AsyncSession, pending: PendingRequest) -> bool:
     """Whether the client is live and still has the request's redirect URI: checked again
     before the decision is sent back, since an operator may have changed either."""
-    value = (
-        await session.execute(
-            _STILL_REGISTERED,
-            {"redirect_uri": pending.redirect_uri, "client_id": pending.client_id},
-        )
-    ).scalar_one_or_none()
-    return value is True
+    return await repository.still_registered(
+        session, client_id=pending.client_id, redirect_uri=pending.redirect_uri
+    )
 
 
 # ---------------------------------------------------------------------------------------
 # Codes
 # ---------------------------------------------------------------------------------------
-
-_INSERT_CODE = text(
-    """
-    INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge,
-        profile_id, grant_id, expires_at)
-    VALUES (:code_hash, :client_id, :redirect_uri, :code_challenge, :profile_id, :grant_id,
-        now() + make_interval(secs => :ttl))
-    """
-)
 
 
 async def issue_code(
@@ -343,48 +286,18 @@ async def issue_code(
 ) -> str:
     """A new code for the grant the leaver just made, in the caller's transaction."""
     code = secrets.token_urlsafe(32)
-    await session.execute(_FORGET_CODES)
-    await session.execute(
-        _INSERT_CODE,
-        {
-            "code_hash": _hash(code),
-            "client_id": pending.client_id,
-            "redirect_uri": pending.redirect_uri,
-            "code_challenge": pending.code_challenge,
-            "profile_id": profile_id,
-            "grant_id": grant_id,
-            "ttl": CODE_TTL_SECONDS,
-        },
+    await repository.forget_old_codes(session)
+    await repository.insert_code(
+        session,
+        code_hash=_hash(code),
+        client_id=pending.client_id,
+        redirect_uri=pending.redirect_uri,
+        code_challenge=pending.code_challenge,
+        profile_id=profile_id,
+        grant_id=grant_id,
+        ttl=timedelta(seconds=CODE_TTL_SECONDS),
     )
     return code
-
-
-# One presentation of a code by the client it was issued to: counted, and the row locked
-# until this exchange commits (see the module docstring).
-_PRESENT_CODE = text(
-    """
-    UPDATE authorization_codes SET uses = uses + 1
-     WHERE code_hash = :code_hash AND client_id = :client_id
-    RETURNING uses, redirect_uri, code_challenge, profile_id, grant_id,
-              expires_at > now() AS fresh, token_jti, token_expires_at
-    """
-)
-_GRANT_OF_CODE = text(
-    """
-    SELECT g.id, g.fields, g.purpose, g.expires_at
-      FROM consent_grants AS g
-     WHERE g.id = :grant_id AND g.organisation_id = :organisation_id
-       AND g.revoked_at IS NULL AND g.expires_at > now()
-    """
-)
-_REMEMBER_TOKEN = text(
-    "UPDATE authorization_codes SET token_jti = :jti, token_expires_at = :expires_at "
-    "WHERE code_hash = :code_hash"
-)
-_REVOKE_TOKEN = text(
-    "INSERT INTO revoked_tokens (jti, expires_at) VALUES (:jti, :expires_at) "
-    "ON CONFLICT (jti) DO NOTHING"
-)
 
 
 @dataclass(frozen=True)
@@ -415,18 +328,17 @@ async def exchange_code(db: Database, tokens: TokenService, request: TokenReques
     failure: OAuthError | None = None
     exchange: CodeExchange | None = None
     async with db.sessionmaker() as session, session.begin():
-        row = (
-            await session.execute(
-                _PRESENT_CODE, {"code_hash": code_hash, "client_id": client.client_id}
-            )
-        ).one_or_none()
+        # One UPDATE: counted, and the row locked until this exchange commits.
+        row = await repository.present_code(
+            session, code_hash=code_hash, client_id=client.client_id
+        )
         if row is None:
             failure = invalid_grant("The code is not valid for this client")
         elif row.uses > 1:
             # A replay: cut off what the first presentation issued (RFC 6749 §4.1.2).
             if row.token_jti is not None:
-                await session.execute(
-                    _REVOKE_TOKEN, {"jti": row.token_jti, "expires_at": row.token_expires_at}
+                await repository.revoke_jti(
+                    session, jti=row.token_jti, expires_at=row.token_expires_at
                 )
             failure = invalid_grant("The code was already used; the token it gave is revoked")
         elif not row.fresh:
@@ -438,12 +350,9 @@ async def exchange_code(db: Database, tokens: TokenService, request: TokenReques
         ):
             failure = invalid_grant("code_verifier does not match the code_challenge")
         else:
-            grant = (
-                await session.execute(
-                    _GRANT_OF_CODE,
-                    {"grant_id": row.grant_id, "organisation_id": client.organisation_id},
-                )
-            ).one_or_none()
+            grant = await repository.live_grant(
+                session, grant_id=row.grant_id, organisation_id=client.organisation_id
+            )
             if grant is None:
                 failure = invalid_grant("The leaver's consent has ended")
             else:
@@ -454,13 +363,11 @@ async def exchange_code(db: Database, tokens: TokenService, request: TokenReques
                     organisation_id=str(client.organisation_id),
                     grant_id=str(grant.id),
                 )
-                await session.execute(
-                    _REMEMBER_TOKEN,
-                    {
-                        "jti": issued.jti,
-                        "expires_at": datetime.fromtimestamp(issued.expires_at, UTC),
-                        "code_hash": code_hash,
-                    },
+                await repository.remember_token(
+                    session,
+                    code_hash=code_hash,
+                    jti=issued.jti,
+                    expires_at=datetime.fromtimestamp(issued.expires_at, UTC),
                 )
                 exchange = CodeExchange(
                     issued,

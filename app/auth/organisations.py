@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import repository
 from app.errors import NotFound
 from app.models import Organisation
-from app.pagination import newest_first, page_of
+from app.pagination import page_of
 
 
 async def create_organisation(session: AsyncSession, *, name: str, kind: str) -> Organisation:
-    organisation = Organisation(name=name, kind=kind)
-    session.add(organisation)
-    await session.flush()
-    return organisation
+    return await repository.insert_organisation(session, name=name, kind=kind)
 
 
 async def get_organisation(session: AsyncSession, organisation_id: str) -> Organisation:
@@ -29,7 +26,7 @@ async def get_organisation(session: AsyncSession, organisation_id: str) -> Organ
         key = uuid.UUID(organisation_id)
     except ValueError:
         raise NotFound("No such organisation") from None
-    organisation = await session.get(Organisation, key)
+    organisation = await repository.organisation_by_id(session, key)
     if organisation is None:
         raise NotFound("No such organisation")
     return organisation
@@ -43,35 +40,21 @@ async def disable_organisation(session: AsyncSession, organisation_id: str) -> O
         key = uuid.UUID(organisation_id)
     except ValueError:
         raise NotFound("No such organisation") from None
-    organisation: Organisation | None = await session.scalar(
-        update(Organisation)
-        .where(Organisation.id == key)
-        .values(active=False)
-        .returning(Organisation)
-    )
+    organisation = await repository.deactivate_organisation(session, key)
     if organisation is None:
         raise NotFound("No such organisation")
     return organisation
 
 
 async def organisation_exists(session: AsyncSession, organisation_id: uuid.UUID) -> bool:
-    found = await session.scalar(select(Organisation.id).where(Organisation.id == organisation_id))
-    return found is not None
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return await repository.organisation_exists(session, organisation_id)
 
 
 async def list_organisations(
     session: AsyncSession, *, limit: int, cursor: str | None, name_contains: str | None = None
 ) -> tuple[list[Organisation], str | None]:
     """Newest first; ``name_contains`` matches anywhere in the name, ignoring case."""
-    statement = select(Organisation)
-    if name_contains:
-        pattern = "%" + _escape_like(name_contains.lower()) + "%"
-        statement = statement.where(func.lower(Organisation.name).like(pattern, escape="\\"))
-    order = (Organisation.created_at, Organisation.id)
-    statement = newest_first(statement, order, limit=limit, cursor=cursor)
-    rows = (await session.scalars(statement)).all()
+    rows = await repository.list_organisations(
+        session, limit=limit, cursor=cursor, name_contains=name_contains
+    )
     return page_of(rows, limit, lambda o: (o.created_at, o.id))

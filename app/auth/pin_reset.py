@@ -14,27 +14,15 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.log import AccessRecord, record_reads
+from app.auth import repository
 from app.auth.pins import hash_pin, validate_pin
 from app.auth.reference import normalise_reference
 from app.errors import NotFound
 
 PIN_RESET = "pin.reset"
-
-_RESET = text(
-    """
-    UPDATE profiles SET pin_hash = :pin_hash
-     WHERE reference = :reference
-       AND erased_at IS NULL  -- an erased profile never signs in again (migration 0018)
-       AND created_by_client_id IN (SELECT client_id FROM clients
-                                     WHERE organisation_id = :organisation_id)
-    RETURNING id
-    """
-)
-_CLEAR_LOCK = text("DELETE FROM pin_attempts WHERE reference = :reference")
 
 
 def not_yours() -> NotFound:
@@ -55,15 +43,12 @@ async def reset_pin(
     canonical = normalise_reference(reference)
     if canonical is None:
         raise not_yours()
-    profile_id = (
-        await session.execute(
-            _RESET,
-            {"pin_hash": pin_hash, "reference": canonical, "organisation_id": organisation_id},
-        )
-    ).scalar_one_or_none()
+    profile_id = await repository.set_pin_of_organisations_profile(
+        session, reference=canonical, organisation_id=organisation_id, pin_hash=pin_hash
+    )
     if profile_id is None:
         raise not_yours()
-    await session.execute(_CLEAR_LOCK, {"reference": canonical})
+    await repository.clear_pin_attempts(session, reference=canonical)
     await record_reads(
         session,
         organisation_id=organisation_id,

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.auth import pins
+from app.auth import pins, repository
 from app.auth.pins import PinCheckPool, PinChecksBusy
 from app.auth.reference import normalise_reference
 from app.auth.throttle import SignInThrottled, count_sign_in_attempt
@@ -63,45 +63,6 @@ class ReferenceLocked(Exception):
         self.retry_after = retry_after
 
 
-# One statement per attempt: count it against the reference (issued or not) and read the
-# profile's hash. An erased profile (profiles.erasure) is not joined: its reference is
-# counted and checked against the dummy hash exactly like one never issued. A slot is
-# taken while fewer than :max_attempts are counted and no lock holds, or when the lock
-# has run out (the count restarts); the slot that makes :max_attempts sets the lock.
-# `refused` says whether this attempt got no slot.
-_ATTEMPT = text(
-    """
-    WITH attempt AS (
-        INSERT INTO pin_attempts AS a (reference, failed_attempts, locked_until, refused,
-                                       updated_at)
-        VALUES (:reference, 1, NULL, false, now())
-        ON CONFLICT (reference) DO UPDATE SET
-            failed_attempts = CASE
-                WHEN a.locked_until <= now() THEN 1
-                WHEN a.locked_until IS NULL AND a.failed_attempts < :max_attempts
-                    THEN a.failed_attempts + 1
-                ELSE a.failed_attempts END,
-            locked_until = CASE
-                WHEN a.locked_until <= now() THEN NULL
-                WHEN a.locked_until IS NULL AND a.failed_attempts + 1 >= :max_attempts
-                    THEN now() + make_interval(secs => :lock_seconds)
-                ELSE a.locked_until END,
-            refused = CASE
-                WHEN a.locked_until IS NULL THEN a.failed_attempts >= :max_attempts
-                ELSE a.locked_until > now() END,
-            updated_at = now()
-        RETURNING refused, locked_until
-    )
-    SELECT attempt.refused,
-           CEIL(EXTRACT(EPOCH FROM (attempt.locked_until - now())))::int AS seconds_left,
-           p.id, p.pin_hash
-      FROM attempt LEFT JOIN profiles AS p
-           ON p.reference = :reference AND p.erased_at IS NULL
-    """
-)
-_SUCCEEDED = text("DELETE FROM pin_attempts WHERE reference = :reference")
-
-
 async def verify_leaver_pin(
     sessionmaker: async_sessionmaker[AsyncSession],
     *,
@@ -127,16 +88,15 @@ async def verify_leaver_pin(
 
     with limits.pins.admit(client_address) as check:
         async with sessionmaker() as session, session.begin():
-            attempt = (
-                await session.execute(
-                    _ATTEMPT,
-                    {
-                        "reference": normalised,
-                        "max_attempts": MAX_PIN_ATTEMPTS,
-                        "lock_seconds": PIN_LOCK_SECONDS,
-                    },
-                )
-            ).one()
+            # One INSERT … ON CONFLICT DO UPDATE counts the attempt and reads the hash
+            # (repository.count_pin_attempt): at most MAX_PIN_ATTEMPTS get a slot, however
+            # many race.
+            attempt = await repository.count_pin_attempt(
+                session,
+                reference=normalised,
+                max_attempts=MAX_PIN_ATTEMPTS,
+                lock=timedelta(seconds=PIN_LOCK_SECONDS),
+            )
         if attempt.refused:
             left = attempt.seconds_left
             raise ReferenceLocked(max(1, left) if left is not None else PIN_LOCK_SECONDS)
@@ -146,6 +106,6 @@ async def verify_leaver_pin(
     if not right or attempt.id is None:
         raise WrongReferenceOrPin
     async with sessionmaker() as session, session.begin():
-        await session.execute(_SUCCEEDED, {"reference": normalised})
+        await repository.clear_pin_attempts(session, reference=normalised)
     profile_id: uuid.UUID = attempt.id
     return profile_id

@@ -17,25 +17,19 @@ deleted on the next revocation.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import repository
 from app.auth import scopes as S
 from app.auth.clients import AuthenticatedClient
 from app.auth.principal import LEAVER_CLIENT_ID, confirm_live, principal_from_claims
 from app.auth.tokens import LEEWAY_SECONDS, InvalidToken, TokenService
 
-_REVOKE = text(
-    "INSERT INTO revoked_tokens (jti, expires_at) VALUES (:jti, :expires_at) "
-    "ON CONFLICT (jti) DO NOTHING"
-)
 # Past its expiry (plus the verifier's leeway) a token is refused anyway: forget it.
-_FORGET_EXPIRED = text(
-    "DELETE FROM revoked_tokens WHERE expires_at < now() - make_interval(secs => :margin)"
-)
+_FORGET_MARGIN = timedelta(seconds=60 + LEEWAY_SECONDS)
 
 
 def _claims(tokens: TokenService, token: str | None) -> dict[str, Any] | None:
@@ -64,9 +58,9 @@ async def revoke_token(
     allowed = owner == LEAVER_CLIENT_ID if caller is None else owner == caller.client_id
     if not allowed:
         return False
-    await session.execute(_FORGET_EXPIRED, {"margin": 60 + LEEWAY_SECONDS})
+    await repository.forget_revoked(session, margin=_FORGET_MARGIN)
     expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
-    await session.execute(_REVOKE, {"jti": claims["jti"], "expires_at": expires_at})
+    await repository.revoke_jti(session, jti=claims["jti"], expires_at=expires_at)
     return True
 
 

@@ -19,18 +19,19 @@ IPv6 clients are counted per /64, the smallest block a single subscriber is usua
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from ipaddress import IPv6Address, IPv6Network, ip_address
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.auth import repository
 from app.errors import TooManyRequests
 
 WINDOW_SECONDS = 60
 # Rows that no longer hold anything are deleted by a rare sign-in (about 1 in this many).
 PRUNE_ONE_IN = 256
 # A PIN counter nobody has touched for this long is forgotten (locks last 15 minutes).
-PIN_COUNTER_IDLE = "1 day"
+PIN_COUNTER_IDLE = timedelta(days=1)
 
 
 class SignInThrottled(TooManyRequests):
@@ -55,46 +56,17 @@ def limit_key(address: str) -> str:
     return str(parsed)
 
 
-_RECENT = (
-    "ARRAY(SELECT t FROM unnest(a.attempted_at) AS t "
-    "WHERE t > now() - make_interval(secs => :window) ORDER BY t)"
-)
-_FULL = f"cardinality({_RECENT}) >= :per_minute"
-_COUNT = text(
-    f"""
-    INSERT INTO sign_in_attempts AS a (address, attempted_at, refused, updated_at)
-    VALUES (:address, ARRAY[now()], false, now())
-    ON CONFLICT (address) DO UPDATE SET
-        refused = {_FULL},
-        attempted_at = CASE WHEN {_FULL} THEN {_RECENT} ELSE {_RECENT} || now() END,
-        updated_at = now()
-    RETURNING refused,
-        CEIL(EXTRACT(EPOCH FROM (
-            attempted_at[GREATEST(1, cardinality(attempted_at) - :per_minute + 1)]
-            + make_interval(secs => :window) - now()
-        )))::int AS retry_after
-    """  # noqa: S608 - the fragments are constants
-)
-_PRUNE_ADDRESSES = text(
-    "DELETE FROM sign_in_attempts WHERE updated_at < now() - make_interval(secs => :window)"
-)
-_PRUNE_PIN_COUNTERS = text(
-    f"DELETE FROM pin_attempts WHERE updated_at < now() - interval '{PIN_COUNTER_IDLE}' "  # noqa: S608
-    "AND (locked_until IS NULL OR locked_until < now())"
-)
-
-
 async def count_sign_in_attempt(
     sessionmaker: async_sessionmaker[AsyncSession], address: str, per_minute: int
 ) -> None:
     """Count one sign-in attempt from ``address``, or raise :class:`SignInThrottled`."""
     async with sessionmaker() as session, session.begin():
-        row = (
-            await session.execute(
-                _COUNT,
-                {"address": limit_key(address), "per_minute": per_minute, "window": WINDOW_SECONDS},
-            )
-        ).one()
+        row = await repository.count_sign_in(
+            session,
+            address=limit_key(address),
+            per_minute=per_minute,
+            window=timedelta(seconds=WINDOW_SECONDS),
+        )
         if secrets.randbelow(PRUNE_ONE_IN) == 0:
             await prune(session)
     if row.refused:
@@ -105,5 +77,6 @@ async def prune(session: AsyncSession) -> None:
     """Forget what no longer limits anyone: addresses with no attempt in the window, PIN
     counters idle for a day and not locked. Both tables only grow by attempts, which the
     per-address limit bounds."""
-    await session.execute(_PRUNE_ADDRESSES, {"window": WINDOW_SECONDS})
-    await session.execute(_PRUNE_PIN_COUNTERS)
+    await repository.prune_sign_in_state(
+        session, window=timedelta(seconds=WINDOW_SECONDS), pin_counter_idle=PIN_COUNTER_IDLE
+    )

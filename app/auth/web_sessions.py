@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import repository
 from app.models.base import utcnow
-from app.models.web_sessions import WebSession
 
 # However active, a session ends this long after it began.
 MAX_LIFETIME = timedelta(hours=12)
@@ -102,7 +101,7 @@ async def start_session(
     """A new session: its raw id (for the cookie, never stored) and its state."""
     now = utcnow()
     if secrets.randbelow(PRUNE_ONE_IN) == 0:
-        await session.execute(delete(WebSession).where(WebSession.expires_at < now))
+        await repository.delete_expired_sessions(session, now=now)
     raw_id = secrets.token_urlsafe(32)
     state = BrowserSession(
         id_hash=hash_id(raw_id),
@@ -112,18 +111,16 @@ async def start_session(
         expires_at=_expiry(now, now, idle),
         data=dict(data or {}),
     )
-    await session.execute(
-        insert(WebSession).values(
-            id_hash=state.id_hash,
-            profile_id=profile_id,
-            helper_name=helper.name if helper else None,
-            helper_organisation=helper.organisation if helper else None,
-            csrf_secret=state.csrf_secret,
-            data=state.data,
-            created_at=now,
-            last_seen_at=now,
-            expires_at=state.expires_at,
-        )
+    await repository.insert_web_session(
+        session,
+        id_hash=state.id_hash,
+        profile_id=profile_id,
+        helper_name=helper.name if helper else None,
+        helper_organisation=helper.organisation if helper else None,
+        csrf_secret=state.csrf_secret,
+        data=state.data,
+        now=now,
+        expires_at=state.expires_at,
     )
     return raw_id, state
 
@@ -133,22 +130,10 @@ async def resume_session(
 ) -> BrowserSession | None:
     """The live session with this id, its idle timer restarted; None if none or expired."""
     now = utcnow()
-    row = (
-        await session.execute(
-            update(WebSession)
-            .where(WebSession.id_hash == hash_id(raw_id), WebSession.expires_at > now)
-            .values(
-                last_seen_at=now,
-                expires_at=_expiry_sql(now, idle),
-            )
-            .returning(WebSession)
-        )
-    ).one_or_none()
-    return _row_to_session(row[0]) if row is not None else None
-
-
-def _expiry_sql(now: datetime, idle: timedelta) -> Any:
-    return func.least(now + idle, WebSession.created_at + MAX_LIFETIME)
+    row = await repository.touch_web_session(
+        session, id_hash=hash_id(raw_id), now=now, idle=idle, max_lifetime=MAX_LIFETIME
+    )
+    return _row_to_session(row) if row is not None else None
 
 
 async def sign_in_session(
@@ -170,11 +155,9 @@ async def sign_in_session(
 
 async def end_session(session: AsyncSession, id_hash: str) -> None:
     """Sign out: the row goes, so no replica accepts the cookie again."""
-    await session.execute(delete(WebSession).where(WebSession.id_hash == id_hash))
+    await repository.delete_web_session(session, id_hash=id_hash)
 
 
 async def save_session_data(session: AsyncSession, state: BrowserSession) -> None:
     """Store ``state.data`` (a page flow's state between requests)."""
-    await session.execute(
-        update(WebSession).where(WebSession.id_hash == state.id_hash).values(data=state.data)
-    )
+    await repository.save_web_session_data(session, id_hash=state.id_hash, data=state.data)
