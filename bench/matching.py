@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
+from app.clock import london_today
 from app.migrate import upgrade
 from app.models import Profile
 from app.offers import matching, service
@@ -128,7 +129,7 @@ async def explain(session: AsyncSession, profile_id: uuid.UUID, now: datetime) -
     cte, order, order_params, tiers = service._first_ordering(leaver, 72)
     params.update(
         order_params,
-        today=service.london_today(now),
+        today=london_today(now),
         m_cap=service.MATCH_CANDIDATES + 20,
         m_tier=tiers[0],
     )
