@@ -37,7 +37,7 @@ test: $(STAMP) browser
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy app
+	$(BIN)/mypy app tests bench
 	$(BIN)/lint-imports
 
 format: $(STAMP)

@@ -30,11 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from app.clock import london_today
 from app.migrate import upgrade
 from app.offers import repository
 from app.offers.schedule import DAYS
 from app.offers.schemas import CATEGORIES
-from app.offers.service import CatalogueQuery, catalogue_filter, london_today, search_offers
+from app.offers.service import CatalogueQuery, catalogue_filter, search_offers
 from bench.database import bench_database_url
 
 P95_FLOOR_MS = 30.0
@@ -117,7 +118,7 @@ def _offer_rows(
             locations.append((offer_id, pos, lat, lon))
         cohorts = rng.sample(["women", "young_adult", "short_sentence"], k=rng.choice((0, 0, 1)))
         genders = ["woman"] if "women" in cohorts else []
-        body = {
+        body: dict[str, Any] = {
             "title": title,
             "summary": " ".join(words[1:3] + prose[:12]),
             "description": " ".join(words[3:] + prose[12:]),
@@ -155,8 +156,8 @@ def _offer_rows(
                 genders or ["*"],
                 18,
                 None,
-                body["eligibility"]["requires_local_connection"],  # type: ignore[index]
-                body["delivery"]["meet_at_gate"],  # type: ignore[index]
+                body["eligibility"]["requires_local_connection"],
+                body["delivery"]["meet_at_gate"],
                 always_open,
                 _merge(spans),
                 None,

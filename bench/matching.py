@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
+from app.clock import london_today
 from app.migrate import upgrade
 from app.models import Profile
 from app.offers import matching, repository, service
@@ -125,7 +126,7 @@ async def explain(session: AsyncSession, profile_id: uuid.UUID, now: datetime) -
     leaver = matching.leaver_from_profile(data, now)
     order = service.first_ordering(leaver, 72)
     statement = repository.first_tier_walk(
-        leaver, order, service.MATCH_CANDIDATES + 20, service.london_today(now)
+        leaver, order, service.MATCH_CANDIDATES + 20, london_today(now)
     )
     print(f"\nfirst need tier {order.tiers[0]}:")
     for line in await explain_analyze(session, statement):

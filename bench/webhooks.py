@@ -90,7 +90,9 @@ async def _setup(
             )
             await grant_consent(
                 session,
-                receipts,
+                # ReceiptSigner (app/consent/receipts.py) declares settable attributes; the
+                # frozen ReceiptIssuer that the app itself passes has them read-only.
+                receipts,  # type: ignore[arg-type]
                 profile_id=made["id"],
                 organisation_id=partner.id,
                 fields=["contact.phone"],

@@ -13,7 +13,7 @@ SECTION_NAMES = sorted(SECTIONS)
 
 # Stored documents never hold NUL or lone surrogates (refused at input; PostgreSQL's
 # jsonb cannot hold either).
-text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=6)
+text = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=6)
 
 # Any JSON value a leaf might hold (the policy never looks inside a leaf): null is never
 # disclosed, falsy values always are.

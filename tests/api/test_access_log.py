@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from app.db import Database
 from tests.api.consent_helpers import grant, make_leaver
+from tests.support import Actors
 
 
-async def test_access_log_lists_who_saw_what_newest_first(client, actors):
+async def test_access_log_lists_who_saw_what_newest_first(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
     leaver = await make_leaver(client, actors)
     housing = await actors.client("profiles:read", name="Reading Housing Trust")
     probation = await actors.client("profiles:read", name="Thames Valley Probation")
@@ -49,7 +54,9 @@ async def test_access_log_lists_who_saw_what_newest_first(client, actors):
     assert items[0]["at"] >= items[1]["at"] >= items[2]["at"]
 
 
-async def test_access_log_is_paginated_and_private(client, actors):
+async def test_access_log_is_paginated_and_private(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
     leaver = await make_leaver(client, actors)
     other = await make_leaver(client, actors)
     partner = await actors.client("profiles:read")
@@ -72,7 +79,7 @@ async def test_access_log_is_paginated_and_private(client, actors):
     assert bad.status_code == 422
 
 
-async def _one_event(client, actors) -> str:
+async def _one_event(client: httpx.AsyncClient, actors: Actors) -> str:
     leaver = await make_leaver(client, actors)
     partner = await actors.client("profiles:read")
     await grant(client, leaver, partner.organisation_id, ["contact"])
@@ -89,8 +96,8 @@ async def _one_event(client, actors) -> str:
     ],
 )
 async def test_the_trigger_refuses_update_and_delete_even_for_the_owner(
-    client, actors, db, statement
-):
+    client: httpx.AsyncClient, actors: Actors, db: Database, statement: str
+) -> None:
     profile_id = await _one_event(client, actors)
     async with db.sessionmaker() as session:
         with pytest.raises(DBAPIError, match="append-only"):
@@ -110,7 +117,9 @@ async def test_the_trigger_refuses_update_and_delete_even_for_the_owner(
         "TRUNCATE access_events",
     ],
 )
-async def test_the_app_role_has_no_update_or_delete_privilege(client, actors, db, statement):
+async def test_the_app_role_has_no_update_or_delete_privilege(
+    client: httpx.AsyncClient, actors: Actors, db: Database, statement: str
+) -> None:
     profile_id = await _one_event(client, actors)
     async with db.sessionmaker() as session:
         await session.execute(text("SET LOCAL ROLE onward_app"))
@@ -120,7 +129,9 @@ async def test_the_app_role_has_no_update_or_delete_privilege(client, actors, db
 
 
 @pytest.mark.parametrize("table", ["profiles", "organisations"])
-async def test_the_app_role_cannot_delete_what_events_point_at(client, actors, db, table):
+async def test_the_app_role_cannot_delete_what_events_point_at(
+    client: httpx.AsyncClient, actors: Actors, db: Database, table: str
+) -> None:
     """access_events has no foreign keys (migration 0005); privilege keeps it whole."""
     await _one_event(client, actors)
     async with db.sessionmaker() as session:
@@ -133,7 +144,9 @@ async def test_the_app_role_cannot_delete_what_events_point_at(client, actors, d
 @pytest.mark.parametrize(
     ("table", "column"), [("profiles", "profile_id"), ("organisations", "organisation_id")]
 )
-async def test_no_one_deletes_a_row_that_access_events_point_at(client, actors, db, table, column):
+async def test_no_one_deletes_a_row_that_access_events_point_at(
+    client: httpx.AsyncClient, actors: Actors, db: Database, table: str, column: str
+) -> None:
     """Not even the owner (migration 0005's guard, in place of the foreign keys)."""
     profile_id = await _one_event(client, actors)
     async with db.sessionmaker() as session:
@@ -145,7 +158,9 @@ async def test_no_one_deletes_a_row_that_access_events_point_at(client, actors, 
         await session.rollback()
 
 
-async def test_the_app_role_can_do_its_work(client, actors, db):
+async def test_the_app_role_can_do_its_work(
+    client: httpx.AsyncClient, actors: Actors, db: Database
+) -> None:
     profile_id = await _one_event(client, actors)
     async with db.sessionmaker() as session:
         await session.execute(text("SET LOCAL ROLE onward_app"))

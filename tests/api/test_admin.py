@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import httpx
@@ -335,7 +335,8 @@ def onward(
     async def run(*argv: str) -> tuple[int, dict[str, Any] | None, str]:
         loop = asyncio.get_running_loop()
 
-        def with_db(fn: Callable[[Database, Any], Awaitable[Any]]) -> Any:
+        # The jobs are coroutine functions (run_coroutine_threadsafe takes nothing else).
+        def with_db(fn: Callable[[Database, Any], Coroutine[Any, Any, Any]]) -> Any:
             return asyncio.run_coroutine_threadsafe(fn(db, settings), loop).result()
 
         parser = argparse.ArgumentParser(prog="onward")

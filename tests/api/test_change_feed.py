@@ -12,11 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.api.consent_helpers import grant, make_leaver
-from tests.support import Actor
+from tests.support import Actor, Actors
 
 pytestmark = pytest.mark.committed
 
@@ -47,8 +48,8 @@ async def _drain(
 
 
 async def test_shared_updated_unshared_for_exactly_what_the_caller_sees(
-    committed_client, committed_actors
-):
+    committed_client: httpx.AsyncClient, committed_actors: Actors
+) -> None:
     client, actors = committed_client, committed_actors
     partner = await actors.client("profiles:read")
     other = await actors.client("profiles:read")
@@ -90,7 +91,9 @@ async def test_shared_updated_unshared_for_exactly_what_the_caller_sees(
     assert log == []
 
 
-async def test_feed_needs_the_scope_and_a_valid_cursor(committed_client, committed_actors):
+async def test_feed_needs_the_scope_and_a_valid_cursor(
+    committed_client: httpx.AsyncClient, committed_actors: Actors
+) -> None:
     client, actors = committed_client, committed_actors
     writer = await actors.client("offers:write", kind="provider")
     r = await client.get("/v1/profiles/changes", headers=writer.headers)
@@ -105,8 +108,8 @@ async def test_feed_needs_the_scope_and_a_valid_cursor(committed_client, committ
 
 
 async def test_a_slow_transaction_never_lets_a_cursor_skip_its_item(
-    committed_client, committed_actors, engine: AsyncEngine
-):
+    committed_client: httpx.AsyncClient, committed_actors: Actors, engine: AsyncEngine
+) -> None:
     """Sequence order is not commit order: a row inserted first and committed last must
     still be delivered, after a later row was committed and a cursor handed out."""
     client, actors = committed_client, committed_actors
@@ -139,8 +142,8 @@ async def test_a_slow_transaction_never_lets_a_cursor_skip_its_item(
 
 
 async def test_concurrent_writers_and_a_polling_reader_see_every_item_once(
-    committed_client, committed_actors, engine: AsyncEngine
-):
+    committed_client: httpx.AsyncClient, committed_actors: Actors, engine: AsyncEngine
+) -> None:
     client, actors = committed_client, committed_actors
     partner = await actors.client("profiles:read")
     leavers = [await make_leaver(client, actors) for _ in range(6)]
@@ -180,8 +183,8 @@ async def test_concurrent_writers_and_a_polling_reader_see_every_item_once(
 
 
 async def test_an_expiry_reaches_the_feed_through_the_sweep_not_a_read(
-    committed_client, committed_actors, committed_app
-):
+    committed_client: httpx.AsyncClient, committed_actors: Actors, committed_app: FastAPI
+) -> None:
     from datetime import UTC, datetime, timedelta
 
     from app.consent.cuts import refresh_due

@@ -6,16 +6,21 @@ import base64
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 
 from app.consent.catalogue import FIELDS, PURPOSES
+from app.db import Database
 from tests.api.consent_helpers import grant, make_leaver, revoke
 from tests.conftest import problem
+from tests.support import Actors
 
 
-async def test_field_catalogue_is_public(client):
+async def test_field_catalogue_is_public(client: httpx.AsyncClient) -> None:
     response = await client.get("/v1/consent/fields", headers={"Origin": "https://example.org"})
     assert response.status_code == 200
     body = response.json()
@@ -30,14 +35,14 @@ async def test_field_catalogue_is_public(client):
     assert response.headers["cache-control"].startswith("public")
 
 
-async def test_purposes_are_public(client):
+async def test_purposes_are_public(client: httpx.AsyncClient) -> None:
     response = await client.get("/v1/consent/purposes")
     assert response.status_code == 200
     assert [p["code"] for p in response.json()] == [p.code for p in PURPOSES]
     assert set(response.json()[0]) == {"code", "label", "description"}
 
 
-async def test_grant_shape_and_defaults(client, actors):
+async def test_grant_shape_and_defaults(client: httpx.AsyncClient, actors: Actors) -> None:
     leaver = await make_leaver(client, actors)
     partner = await actors.client("profiles:read")
     before = datetime.now(UTC)
@@ -71,7 +76,9 @@ async def test_grant_shape_and_defaults(client, actors):
     assert body["granted_at"].endswith("Z")
 
 
-async def test_receipt_verifies_against_the_jwks_and_records_the_grant(client, actors, app):
+async def test_receipt_verifies_against_the_jwks_and_records_the_grant(
+    client: httpx.AsyncClient, actors: Actors, app: FastAPI
+) -> None:
     leaver = await make_leaver(client, actors)
     partner = await actors.client("profiles:read")
     body = await grant(
@@ -123,11 +130,13 @@ async def test_receipt_verifies_against_the_jwks_and_records_the_grant(client, a
         ["contact", "needs.drugs_alcohol"],
     ],
 )
-async def test_sensitive_fields_need_explicit_consent(client, actors, fields):
+async def test_sensitive_fields_need_explicit_consent(
+    client: httpx.AsyncClient, actors: Actors, fields: list[str]
+) -> None:
     leaver = await make_leaver(client, actors)
     partner = await actors.client("profiles:read")
     for explicit in (None, False):
-        body = {
+        body: dict[str, Any] = {
             "organisation_id": str(partner.organisation_id),
             "fields": fields,
             "purpose": "referral",
@@ -141,7 +150,9 @@ async def test_sensitive_fields_need_explicit_consent(client, actors, fields):
     assert ok["explicit"] is True
 
 
-async def test_explicit_consent_refusal_names_each_path_that_needs_it(client, actors):
+async def test_explicit_consent_refusal_names_each_path_that_needs_it(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
     leaver = await make_leaver(client, actors)
     partner = await actors.client("profiles:read")
     fields = ["contact.phone", "story", "needs.accommodation", "offence.category", "needs"]
@@ -168,7 +179,9 @@ async def test_explicit_consent_refusal_names_each_path_that_needs_it(client, ac
     ]
 
 
-async def test_progress_latest_is_special_category(client, actors):
+async def test_progress_latest_is_special_category(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
     fields = (await client.get("/v1/consent/fields")).json()
     assert {f["path"]: f["sensitivity"] for f in fields}["progress.latest"] == "special_category"
     leaver = await make_leaver(client, actors)
@@ -186,7 +199,9 @@ async def test_progress_latest_is_special_category(client, actors):
     assert problem(response)["errors"][0]["loc"] == ["body", "fields", 0]
 
 
-async def test_standard_needs_leaf_needs_no_explicit_consent(client, actors):
+async def test_standard_needs_leaf_needs_no_explicit_consent(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
     leaver = await make_leaver(client, actors)
     partner = await actors.client("profiles:read")
     assert (await grant(client, leaver, partner.organisation_id, ["needs.accommodation"]))[
@@ -211,7 +226,9 @@ async def test_standard_needs_leaf_needs_no_explicit_consent(client, actors):
         ({"colour": "blue"}, ["body", "<unknown>"]),
     ],
 )
-async def test_invalid_grants_are_422(client, actors, change, loc):
+async def test_invalid_grants_are_422(
+    client: httpx.AsyncClient, actors: Actors, change: dict[str, Any], loc: list[str | int]
+) -> None:
     leaver = await make_leaver(client, actors)
     partner = await actors.client("profiles:read")
     body = {
@@ -227,7 +244,7 @@ async def test_invalid_grants_are_422(client, actors, change, loc):
     assert "contact.fax" not in response.text
 
 
-async def test_expiry_within_limits_is_kept(client, actors):
+async def test_expiry_within_limits_is_kept(client: httpx.AsyncClient, actors: Actors) -> None:
     leaver = await make_leaver(client, actors)
     partner = await actors.client("profiles:read")
     until = (datetime.now(UTC) + timedelta(days=729)).replace(microsecond=0)
@@ -237,7 +254,9 @@ async def test_expiry_within_limits_is_kept(client, actors):
     assert datetime.fromisoformat(body["expires_at"]) == until
 
 
-async def test_list_every_status_newest_first_and_paginated(client, actors, db):
+async def test_list_every_status_newest_first_and_paginated(
+    client: httpx.AsyncClient, actors: Actors, db: Database
+) -> None:
     leaver = await make_leaver(client, actors)
     partner = await actors.client("profiles:read")
     made = [
@@ -281,7 +300,7 @@ async def test_list_every_status_newest_first_and_paginated(client, actors, db):
     ).status_code == 422
 
 
-async def test_revoke_is_idempotent(client, actors):
+async def test_revoke_is_idempotent(client: httpx.AsyncClient, actors: Actors) -> None:
     leaver = await make_leaver(client, actors)
     partner = await actors.client("profiles:read")
     made = await grant(client, leaver, partner.organisation_id, ["contact"])
@@ -295,7 +314,9 @@ async def test_revoke_is_idempotent(client, actors):
     assert first.json()["receipt"] == made["receipt"]
 
 
-async def test_revoking_an_unknown_or_malformed_grant_is_404(client, actors):
+async def test_revoking_an_unknown_or_malformed_grant_is_404(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
     leaver = await make_leaver(client, actors)
     assert (await revoke(client, leaver, str(uuid.uuid4()))).status_code == 404
     assert (await revoke(client, leaver, "not-a-uuid")).status_code == 404

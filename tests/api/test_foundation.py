@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -133,7 +135,7 @@ async def test_body_over_1mib_with_length_is_413(echo_app: FastAPI) -> None:
 
 
 async def test_chunked_body_over_1mib_is_413(echo_app: FastAPI) -> None:
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(17):
             yield b"y" * 65536
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import httpx
+
 from tests.api.consent_helpers import grant, make_leaver
 from tests.conftest import problem
+from tests.support import Actors
 
 MERGE = {"Content-Type": "application/merge-patch+json"}
 
 
-async def test_leaver_reads_their_whole_profile_with_an_etag(client, actors):
+async def test_leaver_reads_their_whole_profile_with_an_etag(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
     leaver = await make_leaver(client, actors)
     response = await client.get("/v1/me", headers=leaver.headers)
     assert response.status_code == 200
@@ -23,7 +28,9 @@ async def test_leaver_reads_their_whole_profile_with_an_etag(client, actors):
     assert response.headers["cache-control"] == "no-store"
 
 
-async def test_patch_merges_removes_and_bumps_the_version(client, actors):
+async def test_patch_merges_removes_and_bumps_the_version(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
     leaver = await make_leaver(client, actors)
     response = await client.patch(
         "/v1/me",
@@ -42,7 +49,9 @@ async def test_patch_merges_removes_and_bumps_the_version(client, actors):
     assert again.json() == body
 
 
-async def test_patch_needs_if_match_and_refuses_a_stale_one(client, actors):
+async def test_patch_needs_if_match_and_refuses_a_stale_one(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
     leaver = await make_leaver(client, actors)
     patch = b'{"contact": {"phone": "07700 900111"}}'
     missing = await client.patch("/v1/me", content=patch, headers={**leaver.headers, **MERGE})
@@ -68,7 +77,9 @@ async def test_patch_needs_if_match_and_refuses_a_stale_one(client, actors):
     assert star.headers["etag"] == '"3"'
 
 
-async def test_patch_result_must_validate_and_is_not_echoed(client, actors):
+async def test_patch_result_must_validate_and_is_not_echoed(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
     leaver = await make_leaver(client, actors)
     response = await client.patch(
         "/v1/me",
@@ -82,7 +93,9 @@ async def test_patch_result_must_validate_and_is_not_echoed(client, actors):
     assert (await client.get("/v1/me", headers=leaver.headers)).headers["etag"] == '"1"'
 
 
-async def test_patch_refuses_unknown_keys_progress_and_bad_bodies(client, actors):
+async def test_patch_refuses_unknown_keys_progress_and_bad_bodies(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
     leaver = await make_leaver(client, actors)
     h = {**leaver.headers, **MERGE, "If-Match": '"1"'}
     unknown = await client.patch("/v1/me", content=b'{"contact": {"fax": "1"}}', headers=h)
@@ -103,13 +116,13 @@ async def test_patch_refuses_unknown_keys_progress_and_bad_bodies(client, actors
     problem(wrong_type)
 
 
-async def test_me_needs_a_leaver_token(client, actors):
+async def test_me_needs_a_leaver_token(client: httpx.AsyncClient, actors: Actors) -> None:
     partner = await actors.client("profiles:read")
     assert (await client.get("/v1/me", headers=partner.headers)).status_code == 403
     assert (await client.get("/v1/me")).status_code == 401
 
 
-async def test_tell_us_once(client, actors):
+async def test_tell_us_once(client: httpx.AsyncClient, actors: Actors) -> None:
     """One PATCH, seen by every organisation the leaver shares contact details with."""
     leaver = await make_leaver(client, actors)
     housing = await actors.client("profiles:read")

@@ -226,7 +226,11 @@ async def test_catalogue_paginates_with_a_cursor(client: httpx.AsyncClient, acto
     seen: list[str] = []
     cursor = None
     while True:
-        params = {"q": tag, "limit": 2, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, str | int] = {
+            "q": tag,
+            "limit": 2,
+            **({"cursor": cursor} if cursor else {}),
+        }
         page = (await client.get("/v1/offers", params=params)).json()
         seen += [o["id"] for o in page["items"]]
         cursor = page["next_cursor"]

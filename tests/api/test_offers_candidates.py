@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from app.clock import london_today
 from app.db import Database
 from app.models import Offer as OfferRow
 from app.models import Organisation
@@ -72,7 +74,7 @@ def _overlaps(ranges: Any, spans: list[tuple[int, int]]) -> bool:
 
 
 def _oracle(
-    rows: list[Any], full: set[uuid.UUID], order: repository.FirstOrdering, cap: int
+    rows: Sequence[Any], full: set[uuid.UUID], order: repository.FirstOrdering, cap: int
 ) -> list[uuid.UUID]:
     def bucket(r: Any) -> int:
         for i, spans in enumerate(order.buckets):
@@ -109,7 +111,7 @@ async def test_the_walks_choose_the_first_ordering_exactly(db: Database, seed: i
             await repository.update_offer(
                 session, offer.id, {"created_at": start + timedelta(minutes=i)}
             )
-        today = service.london_today(NOW)
+        today = london_today(NOW)
         checked = 0
         for _ in range(12):
             leaver = matching.leaver_from_profile(_profile(rng), NOW)

@@ -240,7 +240,7 @@ async def test_owner_lists_its_own_offers_in_every_status(
     assert (
         await client.delete(f"/v1/offers/{withdrawn['id']}", headers=p.headers)
     ).status_code == 204
-    params = {"organisation_id": str(p.organisation_id), "limit": 100}
+    params: dict[str, str | int] = {"organisation_id": str(p.organisation_id), "limit": 100}
     r = await client.get("/v1/offers", params=params, headers=p.headers)
     assert r.status_code == 200, r.text
     assert r.headers["cache-control"] == "no-store"

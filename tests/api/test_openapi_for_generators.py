@@ -99,11 +99,12 @@ async def test_if_match_is_declared_required_where_the_server_requires_it(
     spec = await served(client)
 
     def if_match(method: str, path: str) -> dict[str, Any]:
-        [header] = [
+        headers: list[dict[str, Any]] = [
             p
             for p in spec["paths"][path][method].get("parameters", [])
             if p["in"] == "header" and p["name"].lower() == "if-match"
         ]
+        [header] = headers
         return header
 
     assert if_match("patch", "/v1/me")["required"] is True

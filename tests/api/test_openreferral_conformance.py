@@ -263,7 +263,7 @@ async def test_filters_still_work(client: httpx.AsyncClient, actors: Actors) -> 
 
 # --- Hypothesis: any valid offer, published, is a conforming service ----------------------
 
-_text = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+_text = st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00")
 TIMES = [f"{h:02d}:{m:02d}" for h in range(24) for m in (0, 30)] + ["24:00", "23:59", "00:01"]
 AREAS = ["E06000038", "E07000178", "E06000042", "E08000003", "W06000015", "S12000036"]
 TOWNS = [(51.4543, -0.9781), (51.752, -1.2577), (52.0406, -0.7594), (51.5105, -0.595)]

@@ -186,7 +186,7 @@ async def test_the_documented_route_is_the_served_route(
     operation = app.openapi()["paths"][route.path][method.lower()]
     assert operation["operationId"] == route.unique_id
     assert "description" in operation
-    assert [m.cls.__name__ for m in app.user_middleware] == [
+    assert [getattr(m.cls, "__name__", None) for m in app.user_middleware] == [
         "HostCheck",
         "RetryReads",
         "ResponseHeaders",

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 
 from tests.api.consent_helpers import grant, make_leaver, revoke
+from tests.support import Actors
 
 pytestmark = pytest.mark.committed
 
 
 async def test_a_read_after_the_revoke_commits_discloses_nothing(
-    committed_client, committed_actors
-):
+    committed_client: httpx.AsyncClient, committed_actors: Actors
+) -> None:
     client, actors = committed_client, committed_actors
     leaver = await make_leaver(client, actors)
     partner = await actors.client("profiles:read")
@@ -40,7 +42,9 @@ async def test_a_read_after_the_revoke_commits_discloses_nothing(
     assert leaver.id not in [p["id"] for p in listed["items"]]
 
 
-async def test_concurrent_patches_with_the_same_etag_one_wins(committed_client, committed_actors):
+async def test_concurrent_patches_with_the_same_etag_one_wins(
+    committed_client: httpx.AsyncClient, committed_actors: Actors
+) -> None:
     client, actors = committed_client, committed_actors
     leaver = await make_leaver(client, actors)
 

@@ -5,15 +5,20 @@ from __future__ import annotations
 import re
 import uuid
 
+import httpx
 import pytest
 from sqlalchemy import text
 
 from app.auth.reference import PATTERN
+from app.db import Database
 from tests.api.consent_helpers import PIN, full_document, kiosk
 from tests.conftest import problem
+from tests.support import Actors
 
 
-async def test_kiosk_creates_a_profile_with_a_reference(client, actors, db):
+async def test_kiosk_creates_a_profile_with_a_reference(
+    client: httpx.AsyncClient, actors: Actors, db: Database
+) -> None:
     station = await kiosk(actors)
     response = await client.post(
         "/v1/profiles", json={"pin": PIN, "data": full_document()}, headers=station.headers
@@ -40,7 +45,7 @@ async def test_kiosk_creates_a_profile_with_a_reference(client, actors, db):
     assert row.created_by_client_id == station.client_id
 
 
-async def test_references_are_distinct(client, actors):
+async def test_references_are_distinct(client: httpx.AsyncClient, actors: Actors) -> None:
     station = await kiosk(actors)
     refs = set()
     for _ in range(3):
@@ -52,7 +57,9 @@ async def test_references_are_distinct(client, actors):
 
 
 @pytest.mark.parametrize("pin", ["123456", "000000", "987654", "12345", "12ab56", "1" * 13])
-async def test_weak_or_malformed_pins_are_refused_and_never_echoed(client, actors, pin):
+async def test_weak_or_malformed_pins_are_refused_and_never_echoed(
+    client: httpx.AsyncClient, actors: Actors, pin: str
+) -> None:
     station = await kiosk(actors)
     response = await client.post(
         "/v1/profiles", json={"pin": pin, "data": {}}, headers=station.headers
@@ -63,7 +70,9 @@ async def test_weak_or_malformed_pins_are_refused_and_never_echoed(client, actor
     assert body["errors"][0]["loc"] == ["body", "pin"]
 
 
-async def test_invalid_profile_is_refused_without_echo(client, actors):
+async def test_invalid_profile_is_refused_without_echo(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
     station = await kiosk(actors)
     response = await client.post(
         "/v1/profiles",
@@ -77,7 +86,7 @@ async def test_invalid_profile_is_refused_without_echo(client, actors):
     assert ["body", "data", "<unknown>"] in locs
 
 
-async def test_progress_is_read_only_at_creation(client, actors):
+async def test_progress_is_read_only_at_creation(client: httpx.AsyncClient, actors: Actors) -> None:
     station = await kiosk(actors)
     reading = {
         "id": "7d3c0f0e-3c0a-4d0b-9a43-1a0e0e0e0e0e",
@@ -93,7 +102,7 @@ async def test_progress_is_read_only_at_creation(client, actors):
     assert problem(response)["errors"][0]["loc"] == ["body", "data", "progress"]
 
 
-async def test_creation_needs_the_kiosk_scope(client, actors):
+async def test_creation_needs_the_kiosk_scope(client: httpx.AsyncClient, actors: Actors) -> None:
     partner = await actors.client("profiles:read")
     response = await client.post(
         "/v1/profiles", json={"pin": PIN, "data": {}}, headers=partner.headers
@@ -104,7 +113,9 @@ async def test_creation_needs_the_kiosk_scope(client, actors):
     assert response.status_code == 401
 
 
-async def test_the_kiosk_cannot_read_the_profile_back(client, actors):
+async def test_the_kiosk_cannot_read_the_profile_back(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
     station = await kiosk(actors)
     created = (
         await client.post("/v1/profiles", json={"pin": PIN, "data": {}}, headers=station.headers)
@@ -116,7 +127,9 @@ async def test_the_kiosk_cannot_read_the_profile_back(client, actors):
     assert re.fullmatch(r"ONW-[0-9A-Z]{4}-[0-9A-Z]{4}", created["reference"])
 
 
-async def test_a_reference_collision_is_retried(client, actors, monkeypatch):
+async def test_a_reference_collision_is_retried(
+    client: httpx.AsyncClient, actors: Actors, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from app.profiles import service
 
     station = await kiosk(actors)
@@ -131,7 +144,9 @@ async def test_a_reference_collision_is_retried(client, actors, monkeypatch):
     assert response.json()["reference"] == fresh
 
 
-async def test_a_grant_for_a_vanished_profile_is_404(client, actors):
+async def test_a_grant_for_a_vanished_profile_is_404(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
     partner = await actors.client("profiles:read")
     ghost = actors.leaver_headers(uuid.uuid4())
     response = await client.post(

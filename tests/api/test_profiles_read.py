@@ -6,11 +6,14 @@ import itertools
 import re
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
+import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Row, text
 
 from app.consent.catalogue import expand
+from app.db import Database
 from tests.api.consent_helpers import (
     full_document,
     grant,
@@ -20,6 +23,7 @@ from tests.api.consent_helpers import (
     sentinels_by_leaf,
 )
 from tests.conftest import problem
+from tests.support import Actors
 
 SENTINEL = re.compile(r"SENTINEL[A-Za-z0-9]*-[a-z-]+", re.IGNORECASE)
 
@@ -28,7 +32,7 @@ def sentinels_in(text_: str) -> set[str]:
     return set(SENTINEL.findall(text_))
 
 
-async def events_for(db, profile_id: str) -> list:
+async def events_for(db: Database, profile_id: str) -> list[Row[Any]]:
     async with db.sessionmaker() as session:
         return list(
             (
@@ -43,7 +47,9 @@ async def events_for(db, profile_id: str) -> list:
         )
 
 
-async def test_read_discloses_exactly_the_granted_leaves(client, actors, db):
+async def test_read_discloses_exactly_the_granted_leaves(
+    client: httpx.AsyncClient, actors: Actors, db: Database
+) -> None:
     leaver = await make_leaver(client, actors)
     partner = await actors.client("profiles:read")
     g1 = await grant(client, leaver, partner.organisation_id, ["contact"])
@@ -105,7 +111,9 @@ async def test_read_discloses_exactly_the_granted_leaves(client, actors, db):
         ["needs.accommodation", "identity.gender"],
     ],
 )
-async def test_sentinels_of_unshared_leaves_never_appear(client, actors, fields):
+async def test_sentinels_of_unshared_leaves_never_appear(
+    client: httpx.AsyncClient, actors: Actors, fields: list[str]
+) -> None:
     leaver = await make_leaver(client, actors)
     partner = await actors.client("profiles:read")
     await grant(client, leaver, partner.organisation_id, fields, explicit=fields == ["progress"])
@@ -122,7 +130,9 @@ async def test_sentinels_of_unshared_leaves_never_appear(client, actors, fields)
     assert set(one.json()["disclosed_fields"]) <= shared
 
 
-async def test_section_grant_on_an_empty_section_discloses_no_keys(client, actors):
+async def test_section_grant_on_an_empty_section_discloses_no_keys(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
     leaver = await make_leaver(client, actors, data={"contact": {"phone": "01189 000000"}})
     partner = await actors.client("profiles:read")
     await grant(
@@ -137,7 +147,9 @@ async def test_section_grant_on_an_empty_section_discloses_no_keys(client, actor
     assert body["disclosed_fields"] == ["contact.phone"]
 
 
-async def test_no_grant_is_404_identical_to_a_missing_profile(client, actors, db):
+async def test_no_grant_is_404_identical_to_a_missing_profile(
+    client: httpx.AsyncClient, actors: Actors, db: Database
+) -> None:
     leaver = await make_leaver(client, actors)
     partner = await actors.client("profiles:read")
     other = await actors.client("profiles:read")
@@ -153,8 +165,8 @@ async def test_no_grant_is_404_identical_to_a_missing_profile(client, actors, db
 
 
 async def test_revoked_and_expired_grants_disclose_nothing_from_the_next_request(
-    client, actors, db
-):
+    client: httpx.AsyncClient, actors: Actors, db: Database
+) -> None:
     leaver = await make_leaver(client, actors)
     partner = await actors.client("profiles:read")
     contact = await grant(client, leaver, partner.organisation_id, ["contact"])
@@ -182,7 +194,9 @@ async def test_revoked_and_expired_grants_disclose_nothing_from_the_next_request
     assert leaver.id not in [p["id"] for p in listed["items"]]
 
 
-async def test_a_read_that_cannot_be_recorded_fails_with_503(client, actors, db):
+async def test_a_read_that_cannot_be_recorded_fails_with_503(
+    client: httpx.AsyncClient, actors: Actors, db: Database
+) -> None:
     leaver = await make_leaver(client, actors)
     partner = await actors.client("profiles:read")
     await grant(client, leaver, partner.organisation_id, ["contact", "identity"])
@@ -209,7 +223,9 @@ async def test_a_read_that_cannot_be_recorded_fails_with_503(client, actors, db)
         assert "disk full" not in response.text
 
 
-async def test_cross_organisation_and_cross_leaver_authorisation(client, actors):
+async def test_cross_organisation_and_cross_leaver_authorisation(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
     """Two organisations, two leavers: each sees only what was shared with it."""
     org_a = await actors.client("profiles:read")
     org_b = await actors.client("profiles:read")
@@ -249,7 +265,9 @@ async def test_cross_organisation_and_cross_leaver_authorisation(client, actors)
     ).status_code == 200
 
 
-async def test_a_second_client_of_the_same_organisation_sees_the_same(client, actors, db):
+async def test_a_second_client_of_the_same_organisation_sees_the_same(
+    client: httpx.AsyncClient, actors: Actors, db: Database
+) -> None:
     leaver = await make_leaver(client, actors)
     first = await actors.client("profiles:read")
     second = await actors.client("profiles:read", organisation_id=first.organisation_id)
@@ -260,7 +278,9 @@ async def test_a_second_client_of_the_same_organisation_sees_the_same(client, ac
     assert event.client_id == second.client_id
 
 
-async def test_list_pages_filters_and_records_one_event_per_profile(client, actors, db):
+async def test_list_pages_filters_and_records_one_event_per_profile(
+    client: httpx.AsyncClient, actors: Actors, db: Database
+) -> None:
     partner = await actors.client("profiles:read")
     leavers = [await make_leaver(client, actors, data=full_document(str(i))) for i in range(3)]
     for leaver in leavers:
@@ -301,7 +321,7 @@ async def test_list_pages_filters_and_records_one_event_per_profile(client, acto
     ).status_code == 422
 
 
-async def test_partner_reads_need_the_scope(client, actors):
+async def test_partner_reads_need_the_scope(client: httpx.AsyncClient, actors: Actors) -> None:
     leaver = await make_leaver(client, actors)
     writer = await actors.client("offers:write", kind="provider")
     await grant(client, leaver, writer.organisation_id, ["contact"])
@@ -314,7 +334,9 @@ async def test_partner_reads_need_the_scope(client, actors):
     assert (await client.get("/v1/profiles")).status_code == 401
 
 
-async def test_partner_cut_versions_move_only_with_what_the_partner_sees(client, actors):
+async def test_partner_cut_versions_move_only_with_what_the_partner_sees(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
     """API.md §3: version and updated_at describe the organisation's own cut."""
     leaver = await make_leaver(client, actors)
     partner = await actors.client("profiles:read")
@@ -354,7 +376,9 @@ async def test_partner_cut_versions_move_only_with_what_the_partner_sees(client,
     assert narrowed["grant_ids"] == edited["grant_ids"]
 
 
-async def test_a_profile_newly_shared_after_t_is_listed_by_updated_since_t(client, actors):
+async def test_a_profile_newly_shared_after_t_is_listed_by_updated_since_t(
+    client: httpx.AsyncClient, actors: Actors
+) -> None:
     partner = await actors.client("profiles:read")
     leaver = await make_leaver(client, actors)
     # The profile was created (and last edited) long before it is shared.
@@ -376,7 +400,9 @@ async def test_a_profile_newly_shared_after_t_is_listed_by_updated_since_t(clien
     assert listed["items"][0]["data"] == {"contact": {"phone": "07700 900111"}}
 
 
-async def test_an_expired_grant_stops_the_cut_at_once_and_moves_its_version(client, actors, db):
+async def test_an_expired_grant_stops_the_cut_at_once_and_moves_its_version(
+    client: httpx.AsyncClient, actors: Actors, db: Database
+) -> None:
     partner = await actors.client("profiles:read")
     leaver = await make_leaver(client, actors)
     lasting = await grant(client, leaver, partner.organisation_id, ["contact.phone"])

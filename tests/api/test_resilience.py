@@ -80,7 +80,8 @@ def cluster() -> Iterator[Cluster]:
     # pytest's temporary directories are private to the current user.
     pgdata = ROOT / ".onward-test" / f"faults-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode="delete")
+    # get_server is not re-exported from the package (mypy --strict): name its module.
+    server = pgserver.postgres_server.get_server(pgdata, cleanup_mode="delete")
     server.psql('CREATE DATABASE "onward";')
     socket_dir = server.get_postmaster_info().socket_dir
     url = f"postgresql+asyncpg://postgres@/onward?host={quote(str(socket_dir))}"

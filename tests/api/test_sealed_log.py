@@ -13,7 +13,9 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -21,6 +23,7 @@ from app.audit.seal import seal_pending
 from app.audit.verify import verify_log
 from tests.api.consent_helpers import grant, make_leaver
 from tests.conftest import TEST_DATA_DIR
+from tests.support import Actors
 
 pytestmark = pytest.mark.committed
 
@@ -36,7 +39,9 @@ async def _reads(client: Any, actors: Any, n: int = 3) -> tuple[Any, Any]:
 
 
 @pytest.fixture
-async def sealed(committed_client, committed_actors, committed_app) -> dict[str, Any]:
+async def sealed(
+    committed_client: httpx.AsyncClient, committed_actors: Actors, committed_app: FastAPI
+) -> dict[str, Any]:
     partner, leaver = await _reads(committed_client, committed_actors)
     sessionmaker = committed_app.state.db.sessionmaker
     await seal_pending(sessionmaker, committed_app.state.tokens)
@@ -60,7 +65,9 @@ async def owner(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
         await transaction.rollback()
 
 
-async def test_events_are_sealed_and_shown_with_their_seal(committed_client, committed_app, sealed):
+async def test_events_are_sealed_and_shown_with_their_seal(
+    committed_client: httpx.AsyncClient, committed_app: FastAPI, sealed: dict[str, Any]
+) -> None:
     log = (
         await committed_client.get("/v1/me/access-log", headers=sealed["leaver"].headers)
     ).json()["items"]
@@ -73,7 +80,9 @@ async def test_events_are_sealed_and_shown_with_their_seal(committed_client, com
     assert report.checkpoints >= 1
 
 
-async def test_a_rewritten_event_is_named(committed_app, sealed, owner):
+async def test_a_rewritten_event_is_named(
+    committed_app: FastAPI, sealed: dict[str, Any], owner: AsyncSession
+) -> None:
     target = sealed["seqs"][1]
     await owner.execute(
         text("UPDATE access_events SET fields = '{story.summary}' WHERE seq = :s"), {"s": target}
@@ -84,7 +93,9 @@ async def test_a_rewritten_event_is_named(committed_app, sealed, owner):
     assert "changed after sealing" in report.problems[0]
 
 
-async def test_a_deleted_event_is_detected(committed_app, sealed, owner):
+async def test_a_deleted_event_is_detected(
+    committed_app: FastAPI, sealed: dict[str, Any], owner: AsyncSession
+) -> None:
     target = sealed["seqs"][0]
     await owner.execute(text("DELETE FROM access_events WHERE seq = :s"), {"s": target})
     report = await verify_log(owner, committed_app.state.tokens)
@@ -93,7 +104,9 @@ async def test_a_deleted_event_is_detected(committed_app, sealed, owner):
     assert "deleted" in report.problems[0]
 
 
-async def test_a_reordered_pair_is_detected(committed_app, sealed, owner):
+async def test_a_reordered_pair_is_detected(
+    committed_app: FastAPI, sealed: dict[str, Any], owner: AsyncSession
+) -> None:
     a, b = sealed["seqs"][0], sealed["seqs"][1]
     # Swap the two events' content (what each says happened), keeping the rows in place.
     await owner.execute(
@@ -109,8 +122,8 @@ async def test_a_reordered_pair_is_detected(committed_app, sealed, owner):
 
 
 async def test_resealing_a_forgery_is_caught_by_the_signed_checkpoints(
-    committed_app, sealed, owner
-):
+    committed_app: FastAPI, sealed: dict[str, Any], owner: AsyncSession
+) -> None:
     """The owner rewrites an event and recomputes every seal after it: the chain is
     consistent again, but the checkpoints were signed with a key the owner lacks."""
     from app.audit.seal import chain, event_of
@@ -151,7 +164,9 @@ async def test_resealing_a_forgery_is_caught_by_the_signed_checkpoints(
     assert "does not match the chain" in report.problems[0]
 
 
-async def test_deleted_checkpoints_are_caught_by_one_kept_outside(committed_app, sealed, owner):
+async def test_deleted_checkpoints_are_caught_by_one_kept_outside(
+    committed_app: FastAPI, sealed: dict[str, Any], owner: AsyncSession
+) -> None:
     async with committed_app.state.db.sessionmaker() as session:
         kept = (
             await session.execute(
@@ -174,7 +189,9 @@ async def test_deleted_checkpoints_are_caught_by_one_kept_outside(committed_app,
     assert (await verify_log(owner, committed_app.state.tokens, [kept])).ok is False
 
 
-async def test_an_event_slipped_in_behind_the_sealed_end_is_detected(committed_app, sealed, owner):
+async def test_an_event_slipped_in_behind_the_sealed_end_is_detected(
+    committed_app: FastAPI, sealed: dict[str, Any], owner: AsyncSession
+) -> None:
     first = sealed["seqs"][0]
     await owner.execute(
         text(
@@ -192,8 +209,11 @@ async def test_an_event_slipped_in_behind_the_sealed_end_is_detected(committed_a
 
 
 async def test_two_replicas_sealing_at_once_make_one_chain(
-    committed_client, committed_actors, committed_app, engine: AsyncEngine
-):
+    committed_client: httpx.AsyncClient,
+    committed_actors: Actors,
+    committed_app: FastAPI,
+    engine: AsyncEngine,
+) -> None:
     await _reads(committed_client, committed_actors, n=20)
     one = async_sessionmaker(engine, expire_on_commit=False)
     two = async_sessionmaker(engine, expire_on_commit=False)
@@ -214,8 +234,8 @@ async def test_two_replicas_sealing_at_once_make_one_chain(
 
 
 async def test_verify_log_command_exits_non_zero_naming_the_event(
-    committed_app, sealed, database_url: str
-):
+    committed_app: FastAPI, sealed: dict[str, Any], database_url: str
+) -> None:
     from app.cli import main
     from app.settings import get_settings
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pydantic import BaseModel
+from sqlalchemy import CheckConstraint, Table
 
 from app.consent.catalogue import (
     FIELDS,
@@ -28,7 +29,7 @@ def _model_of(annotation: Any) -> type[BaseModel]:
     raise AssertionError(annotation)
 
 
-def test_schema_leaves_are_exactly_the_catalogue():
+def test_schema_leaves_are_exactly_the_catalogue() -> None:
     schema_leaves = {
         f"{section}.{leaf}"
         for section, info in ProfileData.model_fields.items()
@@ -37,7 +38,7 @@ def test_schema_leaves_are_exactly_the_catalogue():
     assert schema_leaves == LEAVES
 
 
-def test_sensitivity_labels_follow_the_contract():
+def test_sensitivity_labels_follow_the_contract() -> None:
     by = {f.path: f.sensitivity for f in FIELDS}
     special = {p for p, s in by.items() if s == "special_category"}
     criminal = {p for p, s in by.items() if s == "criminal_offence"}
@@ -45,7 +46,7 @@ def test_sensitivity_labels_follow_the_contract():
     assert criminal == {"offence.summary", "offence.category"}
 
 
-def test_sections_stand_for_their_leaves():
+def test_sections_stand_for_their_leaves() -> None:
     assert expand(["contact"]) == {
         "contact.phone",
         "contact.email",
@@ -69,22 +70,22 @@ def test_sections_stand_for_their_leaves():
         (["identity", "offence.category"], ["offence.category"]),
     ],
 )
-def test_sensitive_leaves_reached_by_sections_too(paths, sensitive):
+def test_sensitive_leaves_reached_by_sections_too(paths: list[str], sensitive: list[str]) -> None:
     assert sensitive_leaves(paths) == sensitive
 
 
-def test_paths_are_deduplicated_in_order():
+def test_paths_are_deduplicated_in_order() -> None:
     assert normalise_paths(["contact", " contact", "identity.gender", "contact"]) == [
         "contact",
         "identity.gender",
     ]
 
 
-def test_purpose_check_constraint_matches_catalogue():
+def test_purpose_check_constraint_matches_catalogue() -> None:
     (check,) = [
         c
-        for c in ConsentGrant.__table__.constraints
-        if getattr(c, "name", "") and "purpose" in c.name
+        for c in cast(Table, ConsentGrant.__table__).constraints
+        if isinstance(c, CheckConstraint) and "purpose" in str(c.name)
     ]
     for code in PURPOSE_CODES:
         assert f"'{code}'" in str(check.sqltext)

@@ -61,7 +61,9 @@ def flatten(data: dict[str, Any]) -> dict[str, Any]:
 
 @PROPERTY
 @given(documents(), grant_sets)
-def test_nothing_outside_the_active_grants_is_disclosed(doc, grant_set):
+def test_nothing_outside_the_active_grants_is_disclosed(
+    doc: dict[str, Any], grant_set: list[GrantScope]
+) -> None:
     result = disclose(doc, grant_set, NOW)
     active = [g for g in grant_set if g.revoked_at is None and g.expires_at > NOW]
     allowed = permitted(active)
@@ -91,7 +93,9 @@ def test_nothing_outside_the_active_grants_is_disclosed(doc, grant_set):
 
 @PROPERTY
 @given(documents(), grant_sets)
-def test_revoked_and_expired_grants_disclose_nothing(doc, grant_set):
+def test_revoked_and_expired_grants_disclose_nothing(
+    doc: dict[str, Any], grant_set: list[GrantScope]
+) -> None:
     dead = [
         GrantScope(g.id, g.fields, NOW - abs(g.expires_at - NOW), g.revoked_at, g.explicit)
         if g.revoked_at is None
@@ -109,7 +113,9 @@ def test_revoked_and_expired_grants_disclose_nothing(doc, grant_set):
 
 @PROPERTY
 @given(documents(), st.sampled_from(SECTION_NAMES), grant_sets)
-def test_a_section_grant_equals_the_grant_of_all_its_leaves(doc, section, others):
+def test_a_section_grant_equals_the_grant_of_all_its_leaves(
+    doc: dict[str, Any], section: str, others: list[GrantScope]
+) -> None:
     explicit = bool(others) and others[0].explicit
     as_section = GrantScope(uuid.uuid4(), (section,), NOW + timedelta(days=1), None, explicit)
     as_leaves = GrantScope(
@@ -122,13 +128,15 @@ def test_a_section_grant_equals_the_grant_of_all_its_leaves(doc, section, others
 
 @settings(PROPERTY, max_examples=100)
 @given(documents(), grant_sets)
-def test_disclosure_only_grows_with_more_grants(doc, grant_set):
+def test_disclosure_only_grows_with_more_grants(
+    doc: dict[str, Any], grant_set: list[GrantScope]
+) -> None:
     fewer = disclose(doc, grant_set[:-1], NOW)
     more = disclose(doc, grant_set, NOW)
     assert set(fewer.fields) <= set(more.fields)
 
 
-def test_expiry_is_exclusive_at_now():
+def test_expiry_is_exclusive_at_now() -> None:
     doc = {"contact": {"phone": "1"}}
     at_now = GrantScope(uuid.uuid4(), ("contact",), NOW)
     assert disclose(doc, [at_now], NOW).fields == []
@@ -136,8 +144,8 @@ def test_expiry_is_exclusive_at_now():
     assert disclose(doc, [later], NOW).fields == ["contact.phone"]
 
 
-def test_catalogue_leaves_are_all_disclosable():
-    doc = {}
+def test_catalogue_leaves_are_all_disclosable() -> None:
+    doc: dict[str, dict[str, str]] = {}
     for path in LEAVES:
         section, leaf = path.split(".")
         doc.setdefault(section, {})[leaf] = "x"
@@ -147,12 +155,14 @@ def test_catalogue_leaves_are_all_disclosable():
 
 @PROPERTY
 @given(documents(), grant_sets)
-def test_sensitive_leaves_are_disclosed_only_under_explicit_grants(doc, grant_set):
+def test_sensitive_leaves_are_disclosed_only_under_explicit_grants(
+    doc: dict[str, Any], grant_set: list[GrantScope]
+) -> None:
     implicit = [GrantScope(g.id, g.fields, g.expires_at, g.revoked_at, False) for g in grant_set]
     assert not set(disclose(doc, implicit, NOW).fields) & SENSITIVE_LEAVES
 
 
-def test_progress_latest_needs_an_explicit_grant():
+def test_progress_latest_needs_an_explicit_grant() -> None:
     doc = {"progress": {"latest": {"readings": {"mental_health": 3}}}}
     plain = GrantScope(uuid.uuid4(), ("progress",), NOW + timedelta(days=1))
     assert disclose(doc, [plain], NOW).fields == []

@@ -107,8 +107,10 @@ def profile(**overrides: Any) -> dict[str, Any]:
     return doc
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def one(o: dict[str, Any], doc: dict[str, Any] | None = None, within_hours: int = 72) -> Any:

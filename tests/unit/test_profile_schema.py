@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -14,19 +15,19 @@ from app.profiles.schema import validate_document
 from tests.api.consent_helpers import full_document
 
 
-def test_full_document_is_valid_and_normalised():
+def test_full_document_is_valid_and_normalised() -> None:
     doc = validate_document(full_document(), ("body",))
     # Offsets are stored in UTC with Z.
     assert doc["release"]["expected_at"] == "2026-12-04T09:00:00Z"
     assert doc["plan"]["goals"][0]["status"] == "in_progress"
 
 
-def test_expected_at_converted_to_utc():
+def test_expected_at_converted_to_utc() -> None:
     doc = validate_document({"release": {"expected_at": "2026-06-01T10:00:00+01:00"}}, ())
     assert doc == {"release": {"expected_at": "2026-06-01T09:00:00Z"}}
 
 
-def test_empty_sections_and_nulls_are_dropped():
+def test_empty_sections_and_nulls_are_dropped() -> None:
     assert validate_document({"contact": {"phone": None}, "story": {}}, ()) == {}
 
 
@@ -47,7 +48,7 @@ def test_empty_sections_and_nulls_are_dropped():
         ({"plan": {"goals": [{"title": "t"}] * 51}}, ["body", "plan", "goals"]),
     ],
 )
-def test_invalid_documents_are_refused_without_echo(doc, loc):
+def test_invalid_documents_are_refused_without_echo(doc: dict[str, Any], loc: list[str]) -> None:
     with pytest.raises(ValidationFailed) as caught:
         validate_document(doc, ("body",))
     errors = caught.value.errors or []
@@ -56,13 +57,13 @@ def test_invalid_documents_are_refused_without_echo(doc, loc):
     assert "english please" not in repr(errors)
 
 
-def test_date_of_birth_not_in_the_future():
+def test_date_of_birth_not_in_the_future() -> None:
     tomorrow = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
     with pytest.raises(ValidationFailed):
         validate_document({"identity": {"date_of_birth": tomorrow}}, ())
 
 
-def test_merge_patch_rfc7396_examples():
+def test_merge_patch_rfc7396_examples() -> None:
     # RFC 7396 Appendix A, a selection
     assert apply_merge_patch({"a": "b"}, {"a": "c"}) == {"a": "c"}
     assert apply_merge_patch({"a": "b"}, {"b": "c"}) == {"a": "b", "b": "c"}
@@ -83,7 +84,9 @@ json_values = st.recursive(
 
 @settings(max_examples=100, deadline=None)
 @given(st.dictionaries(st.text("abc", max_size=2), json_values, max_size=3), json_values)
-def test_merge_patch_is_idempotent_and_leaves_the_target_alone(target, patch):
+def test_merge_patch_is_idempotent_and_leaves_the_target_alone(
+    target: dict[str, Any], patch: Any
+) -> None:
     before = repr(target)
     once = apply_merge_patch(target, patch)
     assert apply_merge_patch(once, patch) == once

@@ -24,8 +24,10 @@ def weekly(*periods: tuple[str, str, str], always_open: bool = False) -> Schedul
     )
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def test_office_hours_follow_bst_and_gmt() -> None:

@@ -26,13 +26,13 @@ def service(keys: KeyRing) -> TokenService:
     )
 
 
-def issue(tokens: TokenService, **kwargs: int) -> str:
+def issue(tokens: TokenService, now: int | None = None) -> str:
     return tokens.issue(
         subject="onw_a",
         client_id="onw_a",
         scopes=["profiles:read"],
         organisation_id="7f1c0d3e-7b8a-4a52-9a1e-2f7a5c1e9b10",
-        **kwargs,
+        now=now,
     ).token
 
 
