@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
+import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import Range
 
-from app.demo import PROVIDERS, _id, next_friday_afternoon, seed_demo
+from app.demo import PROVIDERS, _christmas_closure, _id, next_friday_afternoon, seed_demo
+from app.models import Base
 from app.offers.schedule import LONDON
 from tests.support import Actors
 
@@ -116,3 +123,72 @@ async def test_the_friday_release_story_shows_on_the_demo_leavers(
         f"/v1/offers/{_id('offer', 'Kennet Housing Trust', 'Housing options clinic')}"
     )
     assert clinic.json()["schedule"]["closures"][0]["note"] == "Closed for Christmas and New Year"
+
+
+# What the demo writes, table by table, against a snapshot taken before its data moved from
+# Python tuples to app/demo_data.toml (issue 12, item 4): the same ids, organisations,
+# clients, offers (documents, derived search columns, locations) and leavers. Only what
+# differs run to run is left out: timestamps of the write, secret and PIN hashes (salted
+# or random), and the dates that follow the calendar (this year's Christmas closure, the
+# coming Friday's release), which are replaced by placeholders.
+# ONWARD_UPDATE_DEMO_SNAPSHOT=1 rewrites the snapshot after a deliberate change to the data.
+SNAPSHOT = Path(__file__).with_name("demo_seed.snapshot.json")
+SEEDED_TABLES = ("organisations", "clients", "offers", "offer_locations", "profiles")
+UNSTABLE_COLUMNS = {"created_at", "updated_at", "secret_hash", "pin_hash"}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Range):
+        return [value.lower, value.upper, value.bounds]
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+async def _rows(app: FastAPI) -> dict[str, dict[str, dict[str, Any]]]:
+    tables: dict[str, dict[str, dict[str, Any]]] = {}
+    async with app.state.db.sessionmaker() as session:
+        for name in SEEDED_TABLES:
+            table = Base.metadata.tables[name]
+            columns = [c for c in table.columns if c.name not in UNSTABLE_COLUMNS]
+            rows = (await session.execute(select(*columns))).mappings()
+            key = [c.name for c in table.primary_key.columns]
+            tables[name] = {"/".join(str(row[k]) for k in key): _plain(dict(row)) for row in rows}
+    return tables
+
+
+async def test_the_demo_seeds_exactly_the_snapshot(app: FastAPI) -> None:
+    before = await _rows(app)
+    await seed_demo(app.state.db, app.state.settings)
+    after = await _rows(app)
+    seeded = {
+        name: {k: after[name][k] for k in sorted(after[name].keys() - before[name].keys())}
+        for name in SEEDED_TABLES
+    }
+    release = next_friday_afternoon(datetime.now(UTC))
+    christmas = _christmas_closure(datetime.now(UTC).astimezone(LONDON).date())[0]
+    text = json.dumps(seeded, indent=1, sort_keys=True, ensure_ascii=False)
+    for value, placeholder in (
+        (release.isoformat(), "<release>"),
+        (release.isoformat().replace("+00:00", "Z"), "<release>"),
+        (christmas["from"], "<christmas-eve>"),
+        (christmas["until"], "<new-year's-day>"),
+    ):
+        text = text.replace(value, placeholder)
+    if os.environ.get("ONWARD_UPDATE_DEMO_SNAPSHOT") == "1":
+        SNAPSHOT.write_text(text + "\n", encoding="utf-8")
+    expected = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
+    actual = json.loads(text)
+    assert {name: len(rows) for name, rows in actual.items()} == {
+        name: len(rows) for name, rows in expected.items()
+    }
+    for name in SEEDED_TABLES:
+        for key, row in expected[name].items():
+            assert actual[name].get(key) == row, (name, key)
+    assert actual == expected
