@@ -10,11 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import Range
 
-from app.demo import PROVIDERS, _christmas_closure, _id, next_friday_afternoon, seed_demo
+from app import demo, demo_ids
+from app.demo import (
+    DemoDataError,
+    _christmas_closure,
+    _id,
+    demo_data,
+    load_demo_data,
+    next_friday_afternoon,
+    seed_demo,
+)
 from app.models import Base
 from app.offers.schedule import LONDON
 from tests.support import Actors
@@ -28,7 +38,7 @@ async def test_seed_demo_is_idempotent_and_realistic(
     second = await seed_demo(app.state.db, app.state.settings)
     assert second["offers_created"] == 0
     assert second["offers_total"] == first["offers_total"]
-    assert len(PROVIDERS) >= 12
+    assert len(demo_data().providers) >= 12
     # The secrets printed by the second run are the working ones.
     assert {c["client_id"] for c in second["clients"]} == {
         "demo-kiosk",
@@ -75,7 +85,7 @@ async def test_the_friday_release_story_shows_on_the_demo_leavers(
     """Marcus (Bullingdon, high accommodation need) sees tonight's Reading shelter first;
     Jade (Bronzefield) is met at her own prison's gate, never at another's."""
     await seed_demo(app.state.db, app.state.settings)
-    demo_titles = {title for offers in PROVIDERS.values() for title, *_ in offers}
+    demo_titles = {offer.title for provider in demo_data().providers for offer in provider.offers}
 
     async def my_offers(reference: str) -> dict[str, Any]:
         r = await client.get(
@@ -192,3 +202,112 @@ async def test_the_demo_seeds_exactly_the_snapshot(app: FastAPI) -> None:
         for key, row in expected[name].items():
             assert actual[name].get(key) == row, (name, key)
     assert actual == expected
+
+
+# A mistake in the data file stops the seed with the entry it is in, before anything is written.
+SHIPPED = (Path(demo.__file__).parent / demo.DATA_FILE).read_text(encoding="utf-8")
+SHELTER = 'title = "Emergency night shelter"\n'
+
+
+def _with_mistake(old: str, new: str) -> str:
+    assert SHIPPED.count(old) >= 1, old
+    return SHIPPED.replace(old, new, 1)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            SHELTER + 'category = "accommodation"\ntowns = ["reading"]',
+            SHELTER + 'category = "accommodation"\ntowns = ["raeding"]',
+            'app/demo_data.toml: providers["Kennet Housing Trust"].offers["Emergency night '
+            "shelter\"]: unknown town 'raeding'",
+        ),
+        (
+            SHELTER,
+            SHELTER + 'tagz = ["night"]\n',
+            'app/demo_data.toml: providers["Kennet Housing Trust"].offers["Emergency night '
+            'shelter"].tagz: Extra inputs are not permitted',
+        ),
+        (
+            SHELTER + 'category = "accommodation"',
+            SHELTER + 'category = "acommodation"',
+            'app/demo_data.toml: providers["Kennet Housing Trust"].offers["Emergency night '
+            'shelter"]: the offer it makes is not valid: category: ',
+        ),
+        (
+            '"mon-sun 20:00-24:00"',
+            '"mon-sun 20:00 to 24:00"',
+            'app/demo_data.toml: providers["Kennet Housing Trust"].offers["Emergency night '
+            "shelter\"]: hours 'mon-sun 20:00 to 24:00' is neither a preset",
+        ),
+        (
+            '"mon-sun 20:00-24:00"',
+            '"sun-mon 20:00-24:00"',
+            "days 'sun-mon' run backwards",
+        ),
+        (
+            "min_age = 18",
+            'min_age = "eighteen"',
+            'app/demo_data.toml: providers["Vale Skills and Work"].offers["CSCS card and '
+            'construction taster"].min_age: Input should be a valid integer',
+        ),
+        (
+            'health = "low"',
+            'health = "lowish"',
+            'app/demo_data.toml: leavers["ONW-DEM0-0001"]: the profile it makes is not valid: '
+            "needs.health.level: ",
+        ),
+        (
+            'pin = "730264"\n',
+            "",
+            'app/demo_data.toml: leavers["ONW-DEM0-0002"].pin: Field required',
+        ),
+        (
+            'pin = "730264"\n',
+            'pin = "730264\n',
+            "app/demo_data.toml: not valid TOML: Illegal character",
+        ),
+    ],
+    ids=[
+        "unknown-town",
+        "unknown-key",
+        "bad-category",
+        "bad-hours",
+        "backwards-days",
+        "wrong-type",
+        "invalid-profile",
+        "missing-field",
+        "not-toml",
+    ],
+)
+def test_a_mistake_in_the_data_file_names_the_entry(old: str, new: str, message: str) -> None:
+    with pytest.raises(DemoDataError) as raised:
+        load_demo_data(_with_mistake(old, new), "app/demo_data.toml")
+    assert message in str(raised.value)
+
+
+def test_the_same_offer_twice_is_refused() -> None:
+    offer = SHIPPED.index("[[providers.offers]]", SHIPPED.index(SHELTER) - 30)
+    block = SHIPPED[offer : SHIPPED.index("[[providers.offers]]", offer + 1)]
+    with pytest.raises(DemoDataError) as raised:
+        load_demo_data(SHIPPED.replace(block, block + block, 1))
+    assert 'providers["Kennet Housing Trust"].offers["Emergency night shelter"]: appears twice' in (
+        str(raised.value)
+    )
+
+
+def test_the_shipped_data_names_what_the_openapi_examples_name() -> None:
+    data = demo_data()
+    offers = {
+        str(_id("offer", p.name, o.title)): (p.name, o.title)
+        for p in data.providers
+        for o in p.offers
+    }
+    assert offers[demo_ids.GATE_OFFER_ID][0] == offers[demo_ids.TRAVEL_OFFER_ID][0]
+    provider = next(c for c in data.clients if c.client_id == "demo-provider")
+    assert provider.organisation == offers[demo_ids.GATE_OFFER_ID][0]
+    partner = next(c for c in data.clients if c.client_id == "demo-partner")
+    assert str(_id("organisation", partner.organisation)) == demo_ids.PARTNER_ORGANISATION_ID
+    leaver = data.leavers[0]
+    assert (leaver.reference, leaver.pin) == (demo_ids.LEAVER_REFERENCE, demo_ids.LEAVER_PIN)
