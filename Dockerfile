@@ -5,11 +5,15 @@
 # and usually ONWARD_ALLOWED_HOSTS (defaults to the issuer's host). See docs/operations.md.
 FROM python:3.11-slim AS build
 WORKDIR /src
+# The runtime set exactly as locked (versions and hashes; no resolver at build time), in a
+# layer of its own that a change to the code does not rebuild; then Onward without deps.
+COPY requirements/runtime.lock ./requirements/
+RUN python -m venv /opt/onward \
+ && /opt/onward/bin/pip install --no-cache-dir --disable-pip-version-check \
+      --require-hashes --no-deps -r requirements/runtime.lock
 COPY pyproject.toml README.md ./
 COPY app ./app
-RUN python -m venv /opt/onward \
- && /opt/onward/bin/pip install --no-cache-dir --upgrade pip \
- && /opt/onward/bin/pip install --no-cache-dir .
+RUN /opt/onward/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps .
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home-dir /srv/onward onward

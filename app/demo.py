@@ -1,5 +1,9 @@
 """The Thames Valley demo data set (``onward seed-demo``, ``onward serve --demo``).
 
+The data lives in ``app/demo_data.toml``; this module reads and checks it (a mistake in it
+is a :class:`DemoDataError` naming the entry, raised before anything is written) and seeds
+the database from it.
+
 Fictional providers (a dozen) publish 40+ offers over the 13 local authorities of the
 Thames Valley (ONS codes and town-centre coordinates as in the reference data), across all
 seven resettlement pathways plus wellbeing and practical help: weekday, evening and
@@ -20,10 +24,17 @@ leavers keep fixed references and PINs (printed); their profiles are created onc
 
 from __future__ import annotations
 
+import functools
+import json
+import re
+import tomllib
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from importlib import resources
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +42,7 @@ from app import demo_ids
 from app.auth.pins import hash_pin
 from app.auth.secrets import hash_secret, new_client_secret
 from app.db import Database
+from app.errors import ValidationFailed
 from app.models import Client, Offer, Organisation, Profile
 from app.offers import service
 from app.offers.schedule import LONDON
@@ -40,389 +52,104 @@ from app.settings import Settings
 
 NAMESPACE = uuid.UUID("6f1c1d2e-0d7a-4a51-9b7e-0a2c5e0f7a11")
 
-# code, town, latitude, longitude, a postcode in that town
-TOWNS: dict[str, tuple[str, str, float, float, str]] = {
-    "bracknell": ("E06000036", "Bracknell", 51.4160, -0.7540, "RG12 1AA"),
-    "newbury": ("E06000037", "Newbury", 51.4014, -1.3231, "RG14 5AA"),
-    "reading": ("E06000038", "Reading", 51.4543, -0.9781, "RG1 1AA"),
-    "slough": ("E06000039", "Slough", 51.5105, -0.5950, "SL1 1AA"),
-    "maidenhead": ("E06000040", "Maidenhead", 51.5218, -0.7177, "SL6 1AA"),
-    "wokingham": ("E06000041", "Wokingham", 51.4112, -0.8339, "RG40 1AA"),
-    "milton_keynes": ("E06000042", "Milton Keynes", 52.0406, -0.7594, "MK9 1AA"),
-    "aylesbury": ("E06000060", "Aylesbury", 51.8156, -0.8084, "HP20 1AA"),
-    "banbury": ("E07000177", "Banbury", 52.0629, -1.3398, "OX16 1AA"),
-    "oxford": ("E07000178", "Oxford", 51.7520, -1.2577, "OX1 1AA"),
-    "didcot": ("E07000179", "Didcot", 51.6080, -1.2410, "OX11 7AA"),
-    "abingdon": ("E07000180", "Abingdon", 51.6708, -1.2830, "OX14 3AA"),
-    "witney": ("E07000181", "Witney", 51.7840, -1.4850, "OX28 6AA"),
-}
+# The data set itself: towns, opening-hour presets, providers and their offers, clients and
+# leavers. Shipped in the package (pyproject.toml's package-data).
+DATA_FILE = "demo_data.toml"
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
-OFFICE = [(d, "09:00", "17:00") for d in WEEKDAYS]
-OFFICE_SAT = [*OFFICE, ("sat", "10:00", "14:00")]
-EVENINGS = [(d, "18:00", "21:00") for d in ("mon", "wed", "thu")]
-SPLIT = [(d, p[0], p[1]) for d in WEEKDAYS for p in (("09:30", "12:30"), ("13:30", "16:30"))]
-ALWAYS = "always"
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# "<days> <opens>-<closes> [<opens>-<closes> …]", days "mon,wed" or "mon-fri" (demo_data.toml).
+_PERIOD = re.compile(
+    r"(?P<days>[a-z]{3}(?:[-,][a-z]{3})*)(?P<windows>(?: [0-9]{2}:[0-9]{2}-[0-9]{2}:[0-9]{2})+)"
+)
 
-# provider → [(title, category, towns, hours, extras)]
-PROVIDERS: dict[str, list[tuple[str, str, list[str], Any, dict[str, Any]]]] = {
-    "Thames Valley Through the Gate": [
-        (
-            "Meet at the gate and first-day support",
-            "practical",
-            ["reading", "oxford", "slough", "milton_keynes"],
-            [*OFFICE, ("sat", "08:00", "16:00")],
-            {
-                "gate": ["BLI", "HCI", "GNI", "SPI"],
-                "workers": ["woman", "man"],
-                "tags": ["gate", "transport", "accompaniment"],
-            },
-        ),
-        (
-            "Travel to your first appointments",
-            "practical",
-            ["aylesbury", "banbury"],
-            OFFICE,
-            {"gate": ["AYI", "WDI"], "tags": ["transport"]},
-        ),
-        (
-            "Restart advocacy drop-in",
-            "attitudes_behaviour",
-            ["reading"],
-            OFFICE_SAT,
-            {"workers": ["woman", "man"], "tags": ["advocacy", "referral"]},
-        ),
-    ],
-    "Kennet Housing Trust": [
-        (
-            "Emergency night shelter",
-            "accommodation",
-            ["reading"],
-            [(d, "20:00", "24:00") for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")]
-            + [(d, "00:00", "08:00") for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")],
-            {"bank_holidays": True, "tags": ["shelter", "night"]},
-        ),
-        (
-            "Housing options clinic",
-            "accommodation",
-            ["reading", "wokingham", "newbury"],
-            OFFICE_SAT,
-            {"christmas_closure": True, "tags": ["housing", "tenancy"]},
-        ),
-        (
-            "Weekend housing advice line",
-            "accommodation",
-            [],
-            [("sat", "09:00", "21:00"), ("sun", "09:00", "21:00")],
-            {"modes": ["phone"], "bank_holidays": True, "tags": ["housing", "weekend"]},
-        ),
-        (
-            "Rent deposit scheme",
-            "accommodation",
-            ["newbury"],
-            OFFICE,
-            {"local": True, "tags": ["deposit", "rent"]},
-        ),
-    ],
-    "Isis Women's Centre": [
-        (
-            "Women's drop-in and key worker",
-            "wellbeing",
-            ["oxford", "abingdon"],
-            OFFICE_SAT,
-            {
-                "genders": ["woman"],
-                "cohorts": ["women"],
-                "workers": ["woman"],
-                "tags": ["women", "key worker"],
-            },
-        ),
-        (
-            "Women's gate pick-up from Bronzefield",
-            "practical",
-            ["oxford", "reading", "slough"],
-            OFFICE,
-            {"gate": ["BZI"], "genders": ["woman"], "cohorts": ["women"], "workers": ["woman"]},
-        ),
-        (
-            "Safe housing for women",
-            "accommodation",
-            ["oxford"],
-            OFFICE,
-            {"genders": ["woman"], "cohorts": ["women"], "tags": ["refuge", "housing"]},
-        ),
-        (
-            "Mothers and children contact support",
-            "children_families",
-            ["oxford", "witney"],
-            SPLIT,
-            {"genders": ["woman"], "tags": ["family", "children", "contact"]},
-        ),
-    ],
-    "Chiltern Recovery Network": [
-        (
-            "Recovery café (evenings)",
-            "drugs_alcohol",
-            ["aylesbury"],
-            EVENINGS,
-            {"tags": ["recovery", "peer support"]},
-        ),
-        (
-            "Alcohol and drugs advice line",
-            "drugs_alcohol",
-            [],
-            ALWAYS,
-            {"modes": ["phone"], "tags": ["helpline", "24 hours"]},
-        ),
-        (
-            "Naloxone and harm reduction",
-            "drugs_alcohol",
-            ["aylesbury", "milton_keynes"],
-            OFFICE_SAT,
-            {"tags": ["naloxone", "harm reduction"]},
-        ),
-        (
-            "Prescribing clinic fast-track",
-            "health",
-            ["milton_keynes"],
-            OFFICE,
-            {"tags": ["prescribing", "script"]},
-        ),
-    ],
-    "Vale Skills and Work": [
-        (
-            "CSCS card and construction taster",
-            "education_work",
-            ["abingdon", "didcot"],
-            OFFICE,
-            {"min_age": 18, "tags": ["construction", "CSCS"]},
-        ),
-        (
-            "CV and interview coaching",
-            "education_work",
-            ["abingdon", "witney", "oxford"],
-            [*EVENINGS, ("sat", "10:00", "13:00")],
-            {"tags": ["CV", "jobs"]},
-        ),
-        (
-            "Forklift licence course",
-            "education_work",
-            ["didcot"],
-            OFFICE,
-            {"capacity": 12, "tags": ["forklift", "licence"]},
-        ),
-    ],
-    "Berkshire Money Advice": [
-        (
-            "Benefits and Universal Credit help",
-            "finance_id",
-            ["reading", "bracknell", "wokingham", "slough"],
-            OFFICE,
-            {"tags": ["benefits", "universal credit"]},
-        ),
-        (
-            "ID documents clinic",
-            "finance_id",
-            ["reading", "slough"],
-            OFFICE_SAT,
-            {"tags": ["ID", "birth certificate", "passport"]},
-        ),
-        (
-            "Bank account opening",
-            "finance_id",
-            ["bracknell", "maidenhead"],
-            OFFICE,
-            {"tags": ["bank account"]},
-        ),
-    ],
-    "Milton Keynes Family Links": [
-        (
-            "Family reconnection mediation",
-            "children_families",
-            ["milton_keynes"],
-            SPLIT,
-            {"tags": ["family", "mediation"]},
-        ),
-        (
-            "Dads' parenting group",
-            "children_families",
-            ["milton_keynes", "aylesbury"],
-            [("tue", "18:00", "20:00"), ("sat", "10:00", "12:00")],
-            {"genders": ["man"], "tags": ["parenting", "fathers"]},
-        ),
-        ("Family visits travel fund", "children_families", ["milton_keynes"], OFFICE, {}),
-    ],
-    "Cherwell Community Kitchen": [
-        (
-            "Hot meals and showers",
-            "practical",
-            ["banbury"],
-            [*OFFICE_SAT, ("sun", "11:00", "14:00")],
-            {"tags": ["food", "showers", "laundry"]},
-        ),
-        (
-            "Food bank parcels",
-            "practical",
-            ["banbury", "witney"],
-            OFFICE_SAT,
-            {"tags": ["food bank"]},
-        ),
-        (
-            "Cooking on a budget course",
-            "finance_id",
-            ["banbury"],
-            EVENINGS,
-            {"tags": ["budgeting", "cooking"]},
-        ),
-    ],
-    "Slough Young Futures": [
-        (
-            "Young adults mentoring (18 to 25)",
-            "attitudes_behaviour",
-            ["slough", "maidenhead"],
-            [*EVENINGS, ("sat", "12:00", "16:00")],
-            {"min_age": 18, "max_age": 25, "cohorts": ["young_adult"], "tags": ["mentoring"]},
-        ),
-        (
-            "Football and fitness sessions",
-            "wellbeing",
-            ["slough"],
-            [("wed", "18:00", "20:00"), ("sat", "10:00", "12:00")],
-            {"max_age": 25, "cohorts": ["young_adult"], "tags": ["sport"]},
-        ),
-        (
-            "Apprenticeship starter programme",
-            "education_work",
-            ["slough"],
-            OFFICE,
-            {"min_age": 18, "max_age": 25, "tags": ["apprenticeship"]},
-        ),
-    ],
-    "Oxfordshire Mind Matters": [
-        (
-            "Talking therapies fast-track",
-            "health",
-            ["oxford", "didcot", "abingdon", "witney", "banbury"],
-            OFFICE,
-            {"tags": ["counselling", "anxiety"]},
-        ),
-        (
-            "Crisis support line",
-            "health",
-            [],
-            ALWAYS,
-            {"modes": ["phone"], "tags": ["crisis", "24 hours"]},
-        ),
-        (
-            "GP and dentist registration help",
-            "health",
-            ["oxford"],
-            OFFICE_SAT,
-            {"tags": ["GP", "dentist"]},
-        ),
-    ],
-    "Veterans in the Valley": [
-        (
-            "Veterans' resettlement support",
-            "practical",
-            ["reading", "newbury", "aylesbury"],
-            OFFICE,
-            {"cohorts": ["veteran"], "tags": ["veterans", "armed forces"]},
-        ),
-        (
-            "Care leavers' link worker",
-            "attitudes_behaviour",
-            ["wokingham", "bracknell"],
-            OFFICE,
-            {"cohorts": ["care_experienced"], "tags": ["care leavers"]},
-        ),
-    ],
-    "Windsor Forest Short Sentence Service": [
-        (
-            "Short-sentence resettlement worker",
-            "attitudes_behaviour",
-            ["maidenhead", "bracknell", "wokingham"],
-            OFFICE,
-            {
-                "cohorts": ["short_sentence"],
-                "local": True,
-                "gate": ["BLI"],
-                "tags": ["short sentence"],
-            },
-        ),
-        (
-            "Probation appointment buddy",
-            "practical",
-            ["maidenhead", "slough"],
-            OFFICE_SAT,
-            {"tags": ["probation", "accompaniment"]},
-        ),
-        (
-            "Evening support line",
-            "wellbeing",
-            [],
-            [(d, "17:00", "23:00") for d in WEEKDAYS],
-            {"modes": ["phone"], "tags": ["evening", "helpline"]},
-        ),
-    ],
-    "West Berkshire Learning Hub": [
-        (
-            "Reading and maths for adults",
-            "education_work",
-            ["newbury", "reading"],
-            [*OFFICE, *EVENINGS],
-            {"tags": ["literacy", "numeracy"]},
-        ),
-        (
-            "Digital skills and a free phone",
-            "practical",
-            ["newbury"],
-            OFFICE_SAT,
-            {"tags": ["phone", "digital"]},
-        ),
-        (
-            "Debt advice appointments",
-            "finance_id",
-            ["newbury", "didcot"],
-            SPLIT,
-            {"tags": ["debt"]},
-        ),
-        (
-            "Volunteering taster days",
-            "education_work",
-            ["witney", "didcot"],
-            [("sat", "09:30", "15:30")],
-            {"tags": ["volunteering"]},
-        ),
-    ],
-    "Forest Road Lodgings": [
-        (
-            "Supported lodgings",
-            "accommodation",
-            ["bracknell", "wokingham"],
-            OFFICE,
-            {"local": True, "capacity": 8, "tags": ["lodgings", "supported housing"]},
-        ),
-        (
-            "Same-day bed finder",
-            "accommodation",
-            ["bracknell", "maidenhead", "slough"],
-            [*OFFICE, ("sat", "09:00", "17:00"), ("sun", "10:00", "16:00")],
-            {"gate": ["BZI", "BLI"], "tags": ["bed", "emergency"]},
-        ),
-        (
-            "Tenancy sustainment visits",
-            "accommodation",
-            ["wokingham"],
-            OFFICE,
-            {"modes": ["outreach"], "tags": ["tenancy"]},
-        ),
-    ],
-}
+
+class DemoDataError(ValueError):
+    """The demo data file is not valid; the message names the entry and what is wrong."""
+
+
+class _Entry(BaseModel):
+    # A key the loader does not know is a typo, never silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Town(_Entry):
+    code: str
+    name: str
+    latitude: float
+    longitude: float
+    postcode: str
+
+
+class EveryOffer(_Entry):
+    status: str
+    required_fields: list[str]
+    contact: dict[str, str]
+
+
+class DemoOffer(_Entry):
+    title: str
+    category: str
+    towns: list[str]
+    hours: list[str] = []
+    always_open: bool = False
+    modes: list[str] = ["in_person"]
+    open_on_bank_holidays: bool = False
+    christmas_closure: bool = False
+    gate_establishments: list[str] = []
+    worker_genders: list[str] = []
+    genders: list[str] = []
+    cohorts: list[str] = []
+    min_age: int | None = None
+    max_age: int | None = None
+    requires_local_connection: bool = False
+    capacity: int | None = None
+    tags: list[str] = []
+
+    @model_validator(mode="after")
+    def _hours_or_always_open(self) -> DemoOffer:
+        if self.always_open == bool(self.hours):
+            raise ValueError("give either hours or always_open = true")
+        return self
+
+
+class DemoProvider(_Entry):
+    name: str
+    offers: list[DemoOffer]
+
+
+class DemoClient(_Entry):
+    client_id: str
+    organisation: str
+    kind: str
+    scopes: list[str]
+
+
+class DemoLeaver(_Entry):
+    reference: str
+    pin: str
+    given_name: str
+    gender: str
+    date_of_birth: date
+    needs: dict[str, str]
+    release: dict[str, Any]
+    key_worker: dict[str, str] | None = None
+
+
+class DemoData(_Entry):
+    towns: dict[str, Town]
+    hours: dict[str, list[str]]
+    every_offer: EveryOffer
+    providers: list[DemoProvider]
+    clients: list[DemoClient]
+    leavers: list[DemoLeaver]
 
 
 def _id(*parts: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, "/".join(parts))
+
+
+def _london_today() -> date:
+    return datetime.now(UTC).astimezone(LONDON).date()
 
 
 def _christmas_closure(today: date) -> list[dict[str, str]]:
@@ -437,138 +164,195 @@ def _christmas_closure(today: date) -> list[dict[str, str]]:
     ]
 
 
-def _offer_body(
-    title: str,
-    category: str,
-    towns: list[str],
-    hours: Any,
-    extras: dict[str, Any],
-    today: date | None = None,
-) -> OfferCreate:
-    today = today or datetime.now(UTC).astimezone(LONDON).date()
-    places = [TOWNS[t] for t in towns]
-    weekly = [] if hours == ALWAYS else [{"day": d, "opens": o, "closes": c} for d, o, c in hours]
-    return OfferCreate.model_validate(
-        {
-            "title": title,
-            "summary": f"{title} for people leaving prison in the Thames Valley.",
-            "description": (
-                f"{title}. Free and confidential. "
-                + ("Call any time, day or night. " if hours == ALWAYS else "")
-                + (
-                    "We can meet you at the prison gate on the day you are released. "
-                    if extras.get("gate")
-                    else ""
+def _days(text: str) -> list[str]:
+    days: list[str] = []
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        if first not in DAYS or (last or first) not in DAYS:
+            raise ValueError(f"unknown day in {text!r} (days are {', '.join(DAYS)})")
+        if DAYS.index(last or first) < DAYS.index(first):
+            raise ValueError(f"days {part!r} run backwards (a week starts on mon)")
+        days += DAYS[DAYS.index(first) : DAYS.index(last or first) + 1]
+    return days
+
+
+def _weekly(data: DemoData, offer: DemoOffer) -> list[dict[str, str]]:
+    """The offer's weekly periods in the order written, presets expanded in place."""
+    weekly = []
+    for item in offer.hours:
+        for period in data.hours.get(item, [item]):
+            match = _PERIOD.fullmatch(period)
+            if match is None:
+                raise ValueError(
+                    f"hours {period!r} is neither a preset ({', '.join(data.hours)}) nor a "
+                    'period like "mon-fri 09:00-17:00"'
                 )
-                + "Bring what you have; we help with the rest."
-            ),
-            "category": category,
-            "tags": extras.get("tags", []),
-            "eligibility": {
-                "genders": extras.get("genders", []),
-                "min_age": extras.get("min_age"),
-                "max_age": extras.get("max_age"),
-                "cohorts": extras.get("cohorts", []),
-                "areas": [p[0] for p in places],
-                "requires_local_connection": extras.get("local", False),
-            },
-            "delivery": {
-                "modes": extras.get("modes", ["in_person"]),
-                "meet_at_gate": bool(extras.get("gate")),
-                "gate_establishments": extras.get("gate", []),
-                "worker_genders": extras.get("workers", []),
-            },
-            "locations": [
-                {
-                    "name": f"{town} centre",
-                    "address": f"High Street, {town}",
-                    "postcode": postcode,
-                    "latitude": lat,
-                    "longitude": lon,
-                }
-                for _, town, lat, lon, postcode in places
+            windows = [w.split("-") for w in match["windows"].split()]
+            weekly += [
+                {"day": day, "opens": opens, "closes": closes}
+                for day in _days(match["days"])
+                for opens, closes in windows
             ]
-            if "phone" not in extras.get("modes", [])
-            else [],
-            "schedule": {
-                "always_open": hours == ALWAYS,
-                "weekly": weekly,
-                "open_on_bank_holidays": extras.get("bank_holidays", False),
-                "closures": _christmas_closure(today) if extras.get("christmas_closure") else [],
-            },
-            "contact": {
-                "phone": "0118 496 0000",
-                "email": "hello@example.org",
-                "url": "https://example.org",
-            },
-            "required_fields": ["identity.given_name", "contact.phone", "release"],
-            "capacity": extras.get("capacity"),
-            "status": "published",
-        }
+    return weekly
+
+
+def _offer_body(data: DemoData, offer: DemoOffer, today: date) -> OfferCreate:
+    unknown = [t for t in offer.towns if t not in data.towns]
+    if unknown:
+        raise ValueError(f"unknown town {unknown[0]!r} (towns are {', '.join(data.towns)})")
+    places = [data.towns[t] for t in offer.towns]
+    title = offer.title
+    document = {
+        "title": title,
+        "summary": f"{title} for people leaving prison in the Thames Valley.",
+        "description": (
+            f"{title}. Free and confidential. "
+            + ("Call any time, day or night. " if offer.always_open else "")
+            + (
+                "We can meet you at the prison gate on the day you are released. "
+                if offer.gate_establishments
+                else ""
+            )
+            + "Bring what you have; we help with the rest."
+        ),
+        "category": offer.category,
+        "tags": offer.tags,
+        "eligibility": {
+            "genders": offer.genders,
+            "min_age": offer.min_age,
+            "max_age": offer.max_age,
+            "cohorts": offer.cohorts,
+            "areas": [p.code for p in places],
+            "requires_local_connection": offer.requires_local_connection,
+        },
+        "delivery": {
+            "modes": offer.modes,
+            "meet_at_gate": bool(offer.gate_establishments),
+            "gate_establishments": offer.gate_establishments,
+            "worker_genders": offer.worker_genders,
+        },
+        # A phone line has no place to go to.
+        "locations": [
+            {
+                "name": f"{p.name} centre",
+                "address": f"High Street, {p.name}",
+                "postcode": p.postcode,
+                "latitude": p.latitude,
+                "longitude": p.longitude,
+            }
+            for p in places
+        ]
+        if "phone" not in offer.modes
+        else [],
+        "schedule": {
+            "always_open": offer.always_open,
+            "weekly": _weekly(data, offer),
+            "open_on_bank_holidays": offer.open_on_bank_holidays,
+            "closures": _christmas_closure(today) if offer.christmas_closure else [],
+        },
+        "contact": data.every_offer.contact,
+        "required_fields": data.every_offer.required_fields,
+        "capacity": offer.capacity,
+        "status": data.every_offer.status,
+    }
+    try:
+        return OfferCreate.model_validate(document)
+    except ValidationError as exc:
+        raise ValueError(f"the offer it makes is not valid: {_problems(exc.errors())}") from None
+
+
+def _leaver_document(leaver: DemoLeaver, release_at: datetime) -> dict[str, Any]:
+    """The leaver's profile document, validated like any profile: a stored document the
+    schema refuses (as `"notes": ""` once was) turns every read of it into a 500."""
+    document = {
+        "identity": {
+            "given_name": leaver.given_name,
+            "gender": leaver.gender,
+            "date_of_birth": leaver.date_of_birth.isoformat(),
+        },
+        "release": {
+            "expected_at": release_at.isoformat().replace("+00:00", "Z"),
+            **leaver.release,
+        },
+        "key_worker": leaver.key_worker,
+        "needs": {pathway: {"level": level} for pathway, level in leaver.needs.items()},
+    }
+    try:
+        return validate_document(document, ())
+    except ValidationFailed as exc:
+        raise ValueError(f"the profile it makes is not valid: {_problems(exc.errors)}") from None
+
+
+def _problems(errors: Sequence[Mapping[str, Any]] | None) -> str:
+    return "; ".join(
+        f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in errors or ()
     )
 
 
+def _where(raw: Any, loc: Sequence[int | str]) -> str:
+    """A pydantic error's location in the file's words: `providers["Kennet Housing
+    Trust"].offers["Emergency night shelter"].tagz`, entries named by their name or title."""
+    where, node = "", raw
+    for part in loc:
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
+        if isinstance(part, str):
+            where += f".{part}" if where else part
+            continue
+        names = ("name", "title", "reference", "client_id")
+        label = next((node[k] for k in names if isinstance(node, dict) and k in node), None)
+        where += (
+            f"[{json.dumps(label, ensure_ascii=False)}]" if isinstance(label, str) else f"[{part}]"
+        )
+    return where or "the file"
+
+
+def load_demo_data(text: str, source: str = DATA_FILE) -> DemoData:
+    """Parse and check the whole data set, including every offer and profile it makes
+    (with today's dates), before anything is written; a mistake is a :class:`DemoDataError`
+    naming the file and the entry."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DemoDataError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        data = DemoData.model_validate(raw)
+    except ValidationError as exc:
+        problems = [f"{_where(raw, e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise DemoDataError(f"{source}: " + "; ".join(problems)) from None
+    today, release_at = _london_today(), next_friday_afternoon(datetime.now(UTC))
+    seen: set[str] = set()
+    for provider in data.providers:
+        for offer in provider.offers:
+            entry = f'providers["{provider.name}"].offers["{offer.title}"]'
+            if entry in seen:
+                # The id is made from provider and title: a second one would never be seeded.
+                raise DemoDataError(f"{source}: {entry}: appears twice")
+            seen.add(entry)
+            try:
+                _offer_body(data, offer, today)
+            except ValueError as exc:
+                raise DemoDataError(f"{source}: {entry}: {exc}") from None
+    for leaver in data.leavers:
+        try:
+            _leaver_document(leaver, release_at)
+        except ValueError as exc:
+            raise DemoDataError(f'{source}: leavers["{leaver.reference}"]: {exc}') from None
+    return data
+
+
+@functools.cache
+def demo_data() -> DemoData:
+    """The shipped data set, read and checked once per process."""
+    text = resources.files("app").joinpath(DATA_FILE).read_text(encoding="utf-8")
+    return load_demo_data(text, f"app/{DATA_FILE}")
+
+
 _REDIRECT_URIS = {"demo-partner": demo_ids.PARTNER_REDIRECT_URIS}
-
-CLIENTS = (
-    ("demo-kiosk", "HMP Bullingdon kiosk", "establishment", ["profiles:create"]),
-    (
-        "demo-partner",
-        "Thames Valley Probation partner",
-        "partner",
-        ["profiles:read", "referrals:read", "referrals:write", "webhooks:manage"],
-    ),
-    (
-        "demo-provider",
-        "Thames Valley Through the Gate",
-        "provider",
-        ["offers:write", "referrals:read", "referrals:write", "profiles:read"],
-    ),
-)
-
-# reference, PIN, name, gender, date of birth, release area, needs, sentence months, and
-# the rest of the release section and the key worker.
-LEAVERS: tuple[
-    tuple[str, str, str, str, str, str, dict[str, str], int, dict[str, Any], dict[str, Any]],
-    ...,
-] = (
-    (
-        "ONW-DEM0-0001",
-        "482915",
-        "Jade",
-        "woman",
-        "2003-04-12",
-        "E06000038",
-        {"accommodation": "high", "finance_id": "medium", "health": "low"},
-        8,
-        # Local connections not given: offers that need one say she may need it.
-        {"establishment": "HMP/YOI Bronzefield", "establishment_code": "BZI"},
-        {"name": "Ann Lee", "organisation": "Isis Women's Centre", "phone": "01865 496000"},
-    ),
-    (
-        "ONW-DEM0-0002",
-        "730264",
-        "Marcus",
-        "man",
-        "1988-09-30",
-        "E06000038",
-        {
-            "accommodation": "high",
-            "education_work": "medium",
-            "drugs_alcohol": "medium",
-            "children_families": "low",
-        },
-        30,
-        {
-            "establishment": "HMP Bullingdon",
-            "establishment_code": "BLI",
-            # Family in Reading, worked in Oxford: the Newbury rent deposit scheme, which
-            # needs a local connection to West Berkshire, is left out (and explained).
-            "local_connections": ["E06000038", "E07000178"],
-        },
-        {},
-    ),
-)
 
 
 def next_friday_afternoon(now: datetime) -> datetime:
@@ -589,21 +373,23 @@ async def _organisation(session: AsyncSession, name: str, kind: str) -> uuid.UUI
 
 async def seed_demo(db: Database, settings: Settings) -> dict[str, Any]:
     """Load the demo set once; return the credentials to try it with."""
+    data = demo_data()  # checked whole before anything is written
     created_offers = 0
     async with db.sessionmaker() as session:
-        for provider, offers in PROVIDERS.items():
-            org_id = await _organisation(session, provider, "provider")
-            for title, category, towns, hours, extras in offers:
-                offer_id = _id("offer", provider, title)
+        for provider in data.providers:
+            org_id = await _organisation(session, provider.name, "provider")
+            for offer in provider.offers:
+                offer_id = _id("offer", provider.name, offer.title)
                 if await session.get(Offer, offer_id) is not None:
                     continue
-                body = _offer_body(title, category, towns, hours, extras)
+                body = _offer_body(data, offer, _london_today())
                 await service.create_offer(session, org_id, body, offer_id=offer_id)
                 created_offers += 1
 
         clients = []
-        for client_id, name, kind, scopes in CLIENTS:
-            org_id = await _organisation(session, name, kind)
+        for entry in data.clients:
+            client_id, name, scopes = entry.client_id, entry.organisation, entry.scopes
+            org_id = await _organisation(session, name, entry.kind)
             secret = new_client_secret()
             existing = await session.get(Client, client_id)
             if existing is None:
@@ -634,7 +420,8 @@ async def seed_demo(db: Database, settings: Settings) -> dict[str, Any]:
 
         leavers = []
         release_at = next_friday_afternoon(datetime.now(UTC))
-        for reference, pin, name, gender, born, area, needs, months, more, worker in LEAVERS:
+        for leaver in data.leavers:
+            reference = leaver.reference
             row = (
                 await session.execute(select(Profile).where(Profile.reference == reference))
             ).scalar_one_or_none()
@@ -642,36 +429,21 @@ async def seed_demo(db: Database, settings: Settings) -> dict[str, Any]:
                 row = Profile(
                     id=_id("profile", reference),
                     reference=reference,
-                    pin_hash=await hash_pin(pin),
+                    pin_hash=await hash_pin(leaver.pin),
                     # Made "at" the demo kiosk, which may therefore reset the PIN.
                     created_by_client_id="demo-kiosk",
-                    data=validate_document(
-                        {
-                            "identity": {
-                                "given_name": name,
-                                "gender": gender,
-                                "date_of_birth": born,
-                            },
-                            "release": {
-                                "expected_at": release_at.isoformat().replace("+00:00", "Z"),
-                                "area": area,
-                                "on_licence": True,
-                                "sentence_months": months,
-                                **more,
-                            },
-                            "key_worker": worker or None,
-                            # Validated like any profile: a stored document the schema refuses (as
-                            # `"notes": ""` once was) turns every read of it into a 500.
-                            "needs": {k: {"level": v} for k, v in needs.items()},
-                        },
-                        ("demo",),
-                    ),
+                    data=_leaver_document(leaver, release_at),
                 )
                 session.add(row)
             elif row.created_by_client_id is None:
                 row.created_by_client_id = "demo-kiosk"
             leavers.append(
-                {"reference": reference, "pin": pin, "profile_id": str(row.id), "name": name}
+                {
+                    "reference": reference,
+                    "pin": leaver.pin,
+                    "profile_id": str(row.id),
+                    "name": leaver.given_name,
+                }
             )
         await session.commit()
         total = (await session.execute(select(func.count()).select_from(Offer))).scalar_one()
