@@ -155,8 +155,8 @@ def render(document: dict[str, Any]) -> bytes:
 
 def _render_one(row: Any) -> bytes:
     """The partner view of one stored cut (:func:`_view`'s keys, in its order) as JSON,
-    spliced from the parts ``repository.PARTNER_READ`` sends as JSON text: the document is never
-    decoded and encoded again. ``id`` is a UUID's text, ``version`` an integer and
+    spliced from the parts ``repository.PARTNER_READ`` sends as JSON text: the document is
+    never decoded and encoded again. ``id`` is a UUID's text, ``version`` an integer and
     ``updated_at`` RFC 3339: none needs escaping."""
     return b"".join(
         (
@@ -205,9 +205,8 @@ async def _fetch_cut(
 # use). The profile row is share-locked while the grant is read and the access event
 # written (repository.grant_with_profile): a revocation (which locks the profile first,
 # see consent.cuts) waits for this read to commit, and every read after it sees the grant
-# ended. `version` and
-# `updated_at` are the organisation's cut's: they move whenever any leaf this token can
-# see changes (and, at most, more often).
+# ended. `version` and `updated_at` are the organisation's cut's: they move whenever any
+# leaf this token can see changes (and, at most, more often).
 async def _read_under_grant(
     session: AsyncSession,
     principal: Principal,
