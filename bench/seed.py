@@ -13,9 +13,9 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
+from app.auth.reference import new_reference
 from app.auth.secrets import hash_secret
 from app.consent.cuts import refresh_stale_for_organisation
-from app.auth.reference import new_reference
 
 AREAS = ["E06000038", "E07000178", "E06000039", "E06000060", "E06000042"]
 GRANTED = ["identity", "contact", "release", "needs.accommodation", "needs.education_work"]

@@ -330,9 +330,7 @@ async def test_unrecorded_read_fails_with_503(
 
     client, _ = pooled
     # The event's insert fails as it executes (NOT NULL), after the profile was read.
-    partner, leaver = await _contact_read_by(
-        pooled, monkeypatch, "clock_timestamp()", "NULL"
-    )
+    partner, leaver = await _contact_read_by(pooled, monkeypatch, "clock_timestamp()", "NULL")
     answers = await asyncio.gather(
         *[client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers) for _ in range(6)]
     )
