@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any, TypeAlias
 
 from sqlalchemy import (
+    ColumnElement,
     DateTime,
     Row,
     Select,
@@ -142,7 +143,9 @@ _CUT_COLUMNS = (
 )
 
 
-def servable_cuts(organisation: Any, now: Any) -> Select[*tuple[Any, ...]]:
+def servable_cuts(
+    organisation: uuid.UUID | ColumnElement[uuid.UUID], now: datetime | ColumnElement[datetime]
+) -> Select[*tuple[Any, ...]]:
     """The choke point: an organisation's servable cuts (``id`` the profile, ``version``,
     ``updated_at``, ``data``, ``fields``, ``grant_ids``).
 
