@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.audit import repository
 from app.models.base import utcnow
 
 CHECKPOINT_TYPE = "access-log-checkpoint+jwt"
@@ -92,12 +92,6 @@ def chain(previous: str, events: Iterable[Event]) -> list[str]:
     return seals
 
 
-EVENT_COLUMNS = (
-    "e.seq, e.id, e.at, e.profile_id, e.organisation_id, e.client_id, e.action, "
-    "e.fields, e.grant_ids"
-)
-
-
 def event_of(row: Any) -> Event:
     return Event(
         row.seq,
@@ -112,55 +106,31 @@ def event_of(row: Any) -> Event:
     )
 
 
-_HEAD = text(
-    "SELECT s.position, s.seal, s.event_txid, s.event_seq FROM access_event_seals AS s "
-    "ORDER BY s.position DESC LIMIT 1"
-)
-_UNSEALED = text(
-    f"SELECT e.txid, {EVENT_COLUMNS} FROM access_events AS e "  # noqa: S608 - constants
-    "WHERE e.txid < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint "
-    "AND (e.txid, e.seq) > (:txid, :seq) ORDER BY e.txid, e.seq LIMIT :limit"
-)
-_INSERT_SEALS = text(
-    "INSERT INTO access_event_seals (position, event_seq, event_txid, seal, sealed_at) "
-    "SELECT * FROM unnest(CAST(:positions AS bigint[]), CAST(:seqs AS bigint[]), "
-    "CAST(:txids AS bigint[]), CAST(:seals AS varchar[]), CAST(:ats AS timestamptz[]))"
-)
-_INSERT_CHECKPOINT = text(
-    "INSERT INTO access_log_checkpoints (position, seal, signed, created_at) "
-    "VALUES (:position, :seal, :signed, :at)"
-)
-
-
 async def seal_round(
     session: AsyncSession, signer: CheckpointSigner, *, limit: int = ROUND_LIMIT
 ) -> int:
     """Seal the settled unsealed events (up to ``limit``) and sign a checkpoint; the number
     sealed. Runs in the caller's transaction, which must commit."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SEAL_LOCK})
-    head = (await session.execute(_HEAD)).one_or_none()
+    await repository.lock_sealing(session, _SEAL_LOCK)
+    head = await repository.chain_head(session)
     position, previous, after = (
         (head.position, head.seal, (head.event_txid, head.event_seq))
         if head is not None
         else (0, GENESIS, (-1, -1))
     )
-    rows = (
-        await session.execute(_UNSEALED, {"txid": after[0], "seq": after[1], "limit": limit})
-    ).all()
+    rows = await repository.settled_unsealed(session, after=after, limit=limit)
     if not rows:
         return 0
     now = utcnow()
     seals = chain(previous, (event_of(r) for r in rows))
     positions = list(range(position + 1, position + 1 + len(rows)))
-    await session.execute(
-        _INSERT_SEALS,
-        {
-            "positions": positions,
-            "seqs": [r.seq for r in rows],
-            "txids": [r.txid for r in rows],
-            "seals": seals,
-            "ats": [now] * len(rows),
-        },
+    await repository.insert_seals(
+        session,
+        positions=positions,
+        seqs=[r.seq for r in rows],
+        txids=[r.txid for r in rows],
+        seals=seals,
+        at=now,
     )
     checkpoint = {
         "iss": signer.issuer,
@@ -169,14 +139,12 @@ async def seal_round(
         "seal": seals[-1],
         "event_seq": rows[-1].seq,
     }
-    await session.execute(
-        _INSERT_CHECKPOINT,
-        {
-            "position": positions[-1],
-            "seal": seals[-1],
-            "signed": signer.sign_document(checkpoint, typ=CHECKPOINT_TYPE),
-            "at": now,
-        },
+    await repository.insert_checkpoint(
+        session,
+        position=positions[-1],
+        seal=seals[-1],
+        signed=signer.sign_document(checkpoint, typ=CHECKPOINT_TYPE),
+        at=now,
     )
     return len(rows)
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.seal import CHECKPOINT_TYPE, EVENT_COLUMNS, GENESIS, event_of, next_seal
+from app.audit import repository
+from app.audit.seal import CHECKPOINT_TYPE, GENESIS, event_of, next_seal
 
 BATCH = 10_000
 
@@ -41,21 +41,6 @@ class Report:
         return not self.problems
 
 
-_SEALS = text(
-    "SELECT s.position, s.event_seq, s.event_txid, s.seal, e.txid, "  # noqa: S608 - constants
-    f"{EVENT_COLUMNS} FROM access_event_seals AS s "
-    "LEFT JOIN access_events AS e ON e.seq = s.event_seq "
-    "WHERE s.position > :after ORDER BY s.position LIMIT :limit"
-)
-_UNSEALED_BEHIND = text(
-    "SELECT e.seq, e.id FROM access_events AS e "
-    "WHERE (e.txid, e.seq) <= (:txid, :seq) "
-    "AND NOT EXISTS (SELECT 1 FROM access_event_seals AS s WHERE s.event_seq = e.seq) "
-    "ORDER BY e.txid, e.seq LIMIT 1"
-)
-_CHECKPOINTS = text("SELECT position, seal, signed FROM access_log_checkpoints ORDER BY position")
-
-
 async def verify_log(
     session: AsyncSession, verifier: CheckpointVerifier, external: list[str] | None = None
 ) -> Report:
@@ -64,7 +49,7 @@ async def verify_log(
     chain_at: dict[int, str] = {}
     previous, position, last_key = GENESIS, 0, (-1, -1)
     wanted: set[int] = set()
-    checkpoints = (await session.execute(_CHECKPOINTS)).all()
+    checkpoints = await repository.checkpoints(session)
     wanted.update(c.position for c in checkpoints)
     external_payloads: list[dict[str, Any]] = []
     for compact in external or []:
@@ -74,7 +59,7 @@ async def verify_log(
             report.problems.append("an external checkpoint does not verify with the keys")
     wanted.update(int(p.get("position", 0)) for p in external_payloads)
     while True:
-        rows = (await session.execute(_SEALS, {"after": position, "limit": BATCH})).all()
+        rows = await repository.seals_after(session, after=position, limit=BATCH)
         if not rows:
             break
         for row in rows:
@@ -109,9 +94,7 @@ async def verify_log(
                 chain_at[position] = previous
         report.sealed = position
     if report.sealed:
-        behind = (
-            await session.execute(_UNSEALED_BEHIND, {"txid": last_key[0], "seq": last_key[1]})
-        ).one_or_none()
+        behind = await repository.first_unsealed_behind(session, txid=last_key[0], seq=last_key[1])
         if behind is not None:
             report.problems.append(
                 f"event seq {behind.seq} (id {behind.id}) is not sealed but lies before the "

@@ -12,11 +12,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, String, and_, bindparam, exists, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.scopes import SELF
 from app.auth.tokens import InvalidToken
+from app.models.identity import Client, Organisation, RevokedToken
+from app.models.profiles import Profile
 
 LEAVER_CLIENT_ID = "onward-leaver"
 
@@ -57,37 +59,49 @@ class Principal:
 class Unconfirmed:
     """A principal whose token verified in memory but whose liveness (client active,
     ``jti`` not revoked) has not been read from the database yet. Whoever receives one
-    must check liveness (:data:`LIVENESS_SQL` or :data:`LIVE_CONDITION`) in the same
-    statement that serves it."""
+    must check liveness before serving it: :func:`confirm_live`, or :func:`live_condition`
+    inside the statement that serves it."""
 
     principal: Principal
 
 
-# Token liveness in SQL, $1 client_id and $2 jti: the client and its organisation are
-# active, the jti not revoked. (Two primary-key lookups; an operator disabling either the
-# client or its whole organisation cuts the token off from the next request on.)
-_CLIENT_ACTIVE = (
-    "(SELECT c.active AND o.active FROM clients c JOIN organisations o "
-    "ON o.id = c.organisation_id WHERE c.client_id = $1)"
-)
-_JTI_REVOKED = "EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2)"
-# As columns any statement can select.
-LIVENESS_SQL = f"{_CLIENT_ACTIVE} AS client_active, {_JTI_REVOKED} AS token_revoked"
-# As a condition, for a statement that must do nothing for a dead token (NULL, a missing
-# client, counts as false).
-LIVE_CONDITION = f"{_CLIENT_ACTIVE} AND NOT {_JTI_REVOKED}"
-# The same check on its own, for every route but the hot path (SQLAlchemy's named style).
-# A leaver token also dies with its profile's erasure (profiles.erasure): the answer is
-# 401 invalid_token on every route, as for a revoked token.
-_PROFILE_ERASED = (
-    "EXISTS (SELECT 1 FROM profiles WHERE id = CAST(:profile_id AS uuid) "
-    "AND erased_at IS NOT NULL) AS profile_erased"
-)
-_LIVENESS = text(
-    "SELECT "
-    + LIVENESS_SQL.replace("$1", ":client_id").replace("$2", ":jti")
-    + ", "
-    + _PROFILE_ERASED
+# Token liveness as SQLAlchemy Core, over bound values for the client id and the jti: the
+# client and its organisation are active, the jti not revoked. (Two primary-key lookups;
+# an operator disabling either the client or its whole organisation cuts the token off
+# from the next request on.) The hot path (profiles.repository) and :data:`_LIVENESS`
+# are both built from these expressions, so there is one copy of the rule.
+
+
+def client_active(client_id: ColumnElement[str]) -> ColumnElement[bool]:
+    """Whether the client and its organisation are active (NULL for a missing client)."""
+    return (
+        select(and_(Client.active, Organisation.active))
+        .join(Organisation, Organisation.id == Client.organisation_id)
+        .where(Client.client_id == client_id)
+        .scalar_subquery()
+    )
+
+
+def token_revoked(jti: ColumnElement[str]) -> ColumnElement[bool]:
+    """Whether the token's ``jti`` was revoked."""
+    return exists().where(RevokedToken.jti == jti)
+
+
+def live_condition(client_id: ColumnElement[str], jti: ColumnElement[str]) -> ColumnElement[bool]:
+    """The token is live, as a condition, for a statement that must do nothing for a dead
+    token (NULL, a missing client, counts as false)."""
+    return and_(client_active(client_id), not_(token_revoked(jti)))
+
+
+# The same check on its own, for every route but the hot path. A leaver token also dies
+# with its profile's erasure (profiles.erasure): the answer is 401 invalid_token on every
+# route, as for a revoked token.
+_LIVENESS = select(
+    client_active(bindparam("client_id", type_=String)).label("client_active"),
+    token_revoked(bindparam("jti", type_=String)).label("token_revoked"),
+    exists()
+    .where(Profile.id == bindparam("profile_id"), Profile.erased_at.is_not(None))
+    .label("profile_erased"),
 )
 
 

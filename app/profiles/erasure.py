@@ -28,9 +28,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.repository import insert_leaver_event
 from app.auth.principal import LEAVER_CLIENT_ID, Principal
 from app.consent.cuts import refresh_cuts
 from app.consent.receipts import RECEIPT_VERSION, ReceiptSigner, rfc3339
@@ -38,10 +38,7 @@ from app.consent.service import revoke_grant
 from app.errors import NotFound
 from app.etags import IfMatch
 from app.models.base import utcnow
-from app.models.oauth import AuthorizationCode
-from app.models.profiles import AccessEvent, ConsentGrant, Profile
-from app.models.referrals import ProgressReading, Referral, ReferralEvent
-from app.models.web_sessions import WebSession
+from app.profiles import repository
 from app.referrals.service import withdraw_referral
 from app.referrals.status import OPEN
 from app.webhooks.outbox import enqueue
@@ -49,10 +46,6 @@ from app.webhooks.outbox import enqueue
 PROFILE_ERASED = "profile.erased"
 ERASURE_RECEIPT = "erasure"
 STALE = "The profile changed since you read it; read it again and send its new ETag"
-
-_CLEAR_PIN_LOCK = text(
-    "DELETE FROM pin_attempts WHERE reference = (SELECT reference FROM profiles WHERE id = :id)"
-)
 
 
 def erasure_payload(
@@ -89,43 +82,17 @@ async def erase_profile(
     already erased, 412 when ``if_match`` names another version. Flushes only: the request
     commits."""
     profile_id = principal.profile_id
-    found = (
-        await session.execute(
-            select(Profile.version, Profile.erased_at)
-            .where(Profile.id == profile_id)
-            .with_for_update(key_share=True)
-        )
-    ).one_or_none()
+    found = await repository.lock_for_erasure(session, profile_id)
     if found is None or found.erased_at is not None:
         raise NotFound("No such profile")
     if_match.check(found.version, STALE)
     now = utcnow()
 
     # Who had an active grant at this moment: each is told profile.erased.
-    active = (
-        await session.execute(
-            select(ConsentGrant.id, ConsentGrant.organisation_id)
-            .where(
-                ConsentGrant.profile_id == profile_id,
-                ConsentGrant.revoked_at.is_(None),
-                ConsentGrant.expires_at > now,
-            )
-            .order_by(ConsentGrant.granted_at, ConsentGrant.id)
-        )
-    ).all()
+    active = await repository.active_grants(session, profile_id, now)
     organisations = list(dict.fromkeys(g.organisation_id for g in active))
 
-    open_referrals = (
-        (
-            await session.execute(
-                select(Referral.id)
-                .where(Referral.profile_id == profile_id, Referral.status.in_(sorted(OPEN)))
-                .order_by(Referral.created_at, Referral.id)
-            )
-        )
-        .scalars()
-        .all()
-    )
+    open_referrals = await repository.referral_ids_in(session, profile_id, sorted(OPEN))
     withdrawn: list[uuid.UUID] = []
     for referral_id in open_referrals:
         await withdraw_referral(session, signer, principal, referral_id)
@@ -140,45 +107,12 @@ async def erase_profile(
     for organisation_id in organisations:
         await enqueue(session, organisation_id, PROFILE_ERASED, {"profile_id": profile_id}, at=now)
 
-    await session.execute(
-        update(Profile)
-        .where(Profile.id == profile_id)
-        .values(
-            data={},
-            pin_hash=None,
-            erased_at=now,
-            version=Profile.version + 1,
-            updated_at=now,
-        )
-    )
-    await session.execute(delete(ProgressReading).where(ProgressReading.profile_id == profile_id))
-    referral_ids = select(Referral.id).where(Referral.profile_id == profile_id)
-    await session.execute(
-        update(Referral).where(Referral.profile_id == profile_id).values(message=None)
-    )
-    await session.execute(
-        update(ReferralEvent)
-        .where(ReferralEvent.referral_id.in_(referral_ids.scalar_subquery()))
-        .values(note=None)
-    )
-    await session.execute(delete(WebSession).where(WebSession.profile_id == profile_id))
-    await session.execute(
-        delete(AuthorizationCode).where(AuthorizationCode.profile_id == profile_id)
-    )
-    await session.execute(_CLEAR_PIN_LOCK, {"id": profile_id})
+    await repository.empty_profile(session, profile_id, now)
+    await repository.forget_leaver_content(session, profile_id)
     # Every organisation's cut from the emptied profile: nothing is left to serve.
     await refresh_cuts(session, profile_id, now=now)
-    await session.execute(
-        insert(AccessEvent).values(
-            id=uuid.uuid4(),
-            profile_id=profile_id,
-            organisation_id=None,
-            client_id=LEAVER_CLIENT_ID,
-            action=PROFILE_ERASED,
-            fields=[],
-            grant_ids=[],
-            at=now,
-        )
+    await insert_leaver_event(
+        session, profile_id=profile_id, client_id=LEAVER_CLIENT_ID, action=PROFILE_ERASED, at=now
     )
     receipt = signer.sign_receipt(
         erasure_payload(

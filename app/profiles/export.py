@@ -12,15 +12,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.log import access_log
+from app.audit.repository import insert_leaver_event
 from app.auth import scopes as S
 from app.auth.principal import LEAVER_CLIENT_ID, Principal
 from app.consent.service import list_grants
 from app.models.base import utcnow
-from app.models.profiles import AccessEvent
 from app.profiles.service import get_own_profile
 from app.referrals.progress import list_progress, reading_view
 from app.referrals.service import list_referrals
@@ -67,17 +66,8 @@ async def export_record(session: AsyncSession, profile_id: uuid.UUID) -> dict[st
     )
     readings = await _every(lambda c: list_progress(session, profile_id, _PAGE, c))
     now = utcnow()
-    await session.execute(
-        insert(AccessEvent).values(
-            id=uuid.uuid4(),
-            profile_id=profile_id,
-            organisation_id=None,
-            client_id=LEAVER_CLIENT_ID,
-            action=PROFILE_EXPORTED,
-            fields=[],
-            grant_ids=[],
-            at=now,
-        )
+    await insert_leaver_event(
+        session, profile_id=profile_id, client_id=LEAVER_CLIENT_ID, action=PROFILE_EXPORTED, at=now
     )
     return {
         "format": EXPORT_FORMAT,

@@ -311,15 +311,15 @@ async def _contact_read_by(
 ) -> tuple[Actor, Leaver]:
     """A partner, a leaver who granted it `contact`, and the hot statement with `old`
     replaced by `new` (for as long as the test runs)."""
-    from app.profiles import service
+    from app.profiles import repository
 
     client, actors = pooled
     partner = await actors.client("profiles:read")
     leaver = await make_leaver(client, actors)
     await grant(client, leaver, partner.organisation_id, ["contact"])
-    patched = service._READ_ONE.replace(old, new)
-    assert patched != service._READ_ONE
-    monkeypatch.setattr(service, "_READ_ONE", patched)
+    patched = repository.PARTNER_READ_SQL.replace(old, new)
+    assert patched != repository.PARTNER_READ_SQL
+    monkeypatch.setattr(repository, "PARTNER_READ_SQL", patched)
     return partner, leaver
 
 
@@ -330,9 +330,7 @@ async def test_unrecorded_read_fails_with_503(
 
     client, _ = pooled
     # The event's insert fails as it executes (NOT NULL), after the profile was read.
-    partner, leaver = await _contact_read_by(
-        pooled, monkeypatch, "clock_timestamp() FROM v", "NULL FROM v"
-    )
+    partner, leaver = await _contact_read_by(pooled, monkeypatch, "clock_timestamp()", "NULL")
     answers = await asyncio.gather(
         *[client.get(f"/v1/profiles/{leaver.id}", headers=partner.headers) for _ in range(6)]
     )
