@@ -12,13 +12,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, bindparam, exists, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import repository
 from app.auth.scopes import SELF
 from app.auth.tokens import InvalidToken
-from app.models.identity import Client, Organisation, RevokedToken
-from app.models.profiles import Profile
 
 LEAVER_CLIENT_ID = "onward-leaver"
 
@@ -60,49 +58,9 @@ class Unconfirmed:
     """A principal whose token verified in memory but whose liveness (client active,
     ``jti`` not revoked) has not been read from the database yet. Whoever receives one
     must check liveness before serving it: :func:`confirm_live`, or :func:`live_condition`
-    inside the statement that serves it."""
+    inside the statement that serves it (``auth.repository``)."""
 
     principal: Principal
-
-
-# Token liveness as SQLAlchemy Core, over bound values for the client id and the jti: the
-# client and its organisation are active, the jti not revoked. (Two primary-key lookups;
-# an operator disabling either the client or its whole organisation cuts the token off
-# from the next request on.) The hot path (profiles.repository) and :data:`_LIVENESS`
-# are both built from these expressions, so there is one copy of the rule.
-
-
-def client_active(client_id: ColumnElement[str]) -> ColumnElement[bool]:
-    """Whether the client and its organisation are active (NULL for a missing client)."""
-    return (
-        select(and_(Client.active, Organisation.active))
-        .join(Organisation, Organisation.id == Client.organisation_id)
-        .where(Client.client_id == client_id)
-        .scalar_subquery()
-    )
-
-
-def token_revoked(jti: ColumnElement[str]) -> ColumnElement[bool]:
-    """Whether the token's ``jti`` was revoked."""
-    return exists().where(RevokedToken.jti == jti)
-
-
-def live_condition(client_id: ColumnElement[str], jti: ColumnElement[str]) -> ColumnElement[bool]:
-    """The token is live, as a condition, for a statement that must do nothing for a dead
-    token (NULL, a missing client, counts as false)."""
-    return and_(client_active(client_id), not_(token_revoked(jti)))
-
-
-# The same check on its own, for every route but the hot path. A leaver token also dies
-# with its profile's erasure (profiles.erasure): the answer is 401 invalid_token on every
-# route, as for a revoked token.
-_LIVENESS = select(
-    client_active(bindparam("client_id", type_=String)).label("client_active"),
-    token_revoked(bindparam("jti", type_=String)).label("token_revoked"),
-    exists()
-    .where(Profile.id == bindparam("profile_id"), Profile.erased_at.is_not(None))
-    .label("profile_erased"),
-)
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
@@ -137,12 +95,7 @@ async def confirm_live(session: AsyncSession, principal: Principal) -> None:
     """Refuse a revoked token, a leaver token whose profile is erased, or any token of a
     disabled or deleted client, or of a client whose organisation is disabled."""
     profile_id = principal.profile_id if principal.is_leaver else None
-    row = (
-        await session.execute(
-            _LIVENESS,
-            {"client_id": principal.client_id, "jti": principal.jti, "profile_id": profile_id},
-        )
-    ).one()
+    row = await repository.token_liveness(session, principal.client_id, principal.jti, profile_id)
     if row.token_revoked or row.profile_erased:
         raise InvalidToken("token revoked")
     if not principal.is_leaver and row.client_active is not True:

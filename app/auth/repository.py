@@ -32,20 +32,24 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import (
+    ColumnElement,
     DateTime,
     Integer,
     Interval,
     Row,
+    String,
     Table,
     and_,
     bindparam,
     case,
     cast,
     delete,
+    exists,
     extract,
     func,
     insert,
     literal,
+    not_,
     null,
     or_,
     select,
@@ -822,3 +826,57 @@ async def set_client_secret_and_scopes(
         .where(_clients.c.client_id == client_id)
         .values(secret_hash=secret_hash, scopes=scopes)
     )
+
+
+# --- token liveness (auth.principal) ---------------------------------------------------
+
+# Token liveness as SQLAlchemy Core, over bound values for the client id and the jti: the
+# client and its organisation are active, the jti not revoked. (Two primary-key lookups;
+# an operator disabling either the client or its whole organisation cuts the token off
+# from the next request on.) The hot path (profiles.repository) and :func:`token_liveness`
+# are both built from these expressions, so there is one copy of the rule.
+
+
+def client_active(client_id: ColumnElement[str]) -> ColumnElement[bool]:
+    """Whether the client and its organisation are active (NULL for a missing client)."""
+    return (
+        select(and_(Client.active, Organisation.active))
+        .join(Organisation, Organisation.id == Client.organisation_id)
+        .where(Client.client_id == client_id)
+        .scalar_subquery()
+    )
+
+
+def token_revoked(jti: ColumnElement[str]) -> ColumnElement[bool]:
+    """Whether the token's ``jti`` was revoked."""
+    return exists().where(RevokedToken.jti == jti)
+
+
+def live_condition(client_id: ColumnElement[str], jti: ColumnElement[str]) -> ColumnElement[bool]:
+    """The token is live, as a condition, for a statement that must do nothing for a dead
+    token (NULL, a missing client, counts as false)."""
+    return and_(client_active(client_id), not_(token_revoked(jti)))
+
+
+# The same check on its own, for every route but the hot path. A leaver token also dies
+# with its profile's erasure (profiles.erasure): the answer is 401 invalid_token on every
+# route, as for a revoked token.
+_LIVENESS = select(
+    client_active(bindparam("client_id", type_=String)).label("client_active"),
+    token_revoked(bindparam("jti", type_=String)).label("token_revoked"),
+    exists()
+    .where(Profile.id == bindparam("profile_id"), Profile.erased_at.is_not(None))
+    .label("profile_erased"),
+)
+
+
+async def token_liveness(
+    session: AsyncSession, client_id: str, jti: str, profile_id: uuid.UUID | None
+) -> AnyRow:
+    """``client_active``, ``token_revoked`` and ``profile_erased`` for one token."""
+    row = (
+        await session.execute(
+            _LIVENESS, {"client_id": client_id, "jti": jti, "profile_id": profile_id}
+        )
+    ).one()
+    return row

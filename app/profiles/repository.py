@@ -45,7 +45,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.log import PROFILE_READ
 from app.audit.repository import read_event_insert
-from app.auth.principal import Principal, live_condition
+from app.auth.principal import Principal
+from app.auth.repository import live_condition
 from app.db import Database
 from app.models.oauth import AuthorizationCode
 from app.models.profiles import ConsentGrant, DisclosureCut, Profile

@@ -8,6 +8,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
@@ -46,11 +47,11 @@ def test_no_sql_from_strings(path: Path) -> None:
 def test_the_hot_read_runs_its_core_statement_compiled_for_asyncpg() -> None:
     from app.profiles import repository
 
-    compiled = repository.PARTNER_READ.compile(dialect=asyncpg_dialect())
+    compiled = repository.PARTNER_READ.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
     assert repository.PARTNER_READ_SQL == compiled.string
     assert compiled.positiontup is not None
     # Each argument sits at its own placeholder, whatever order the compiler chose.
-    inputs = {
+    inputs: dict[str, Any] = {
         "client_id": "partner-client",
         "jti": "the-jti",
         "organisation_id": uuid.uuid4(),
@@ -74,7 +75,7 @@ def test_the_read_and_the_list_share_one_choke_point() -> None:
 
     listing = str(
         repository.servable_cuts(bindparam("o"), bindparam("n")).compile(
-            dialect=postgresql.dialect()
+            dialect=postgresql.dialect()  # type: ignore[no-untyped-call]
         )
     )
     assert "cardinality(disclosure_cuts.grant_ids) >" in listing
