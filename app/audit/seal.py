@@ -96,16 +96,18 @@ def chain(previous: str, events: Iterable[Event]) -> list[str]:
 
 
 def event_of(row: Any) -> Event:
+    """The sealed content of a row (a SQLAlchemy row or an asyncpg record), by column name."""
+    m = getattr(row, "_mapping", row)
     return Event(
-        row.seq,
-        row.id,
-        row.at,
-        row.profile_id,
-        row.organisation_id,
-        row.client_id,
-        row.action,
-        list(row.fields),
-        list(row.grant_ids),
+        m["seq"],
+        m["id"],
+        m["at"],
+        m["profile_id"],
+        m["organisation_id"],
+        m["client_id"],
+        m["action"],
+        list(m["fields"]),
+        list(m["grant_ids"]),
     )
 
 
@@ -138,8 +140,8 @@ async def seal_round(
     await repository.insert_seals(
         session,
         positions=positions,
-        seqs=[r.seq for r in rows],
-        txids=[r.txid for r in rows],
+        seqs=[r["seq"] for r in rows],
+        txids=[r["txid"] for r in rows],
         seals=seals,
         at=now,
     )
@@ -148,7 +150,7 @@ async def seal_round(
         "iat": int(now.timestamp()),
         "position": positions[-1],
         "seal": seals[-1],
-        "event_seq": rows[-1].seq,
+        "event_seq": rows[-1]["seq"],
     }
     await repository.insert_checkpoint(
         session,
