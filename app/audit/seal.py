@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _string
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -66,19 +66,22 @@ class Event:
 
 
 def canonical_json(event: Event) -> bytes:
-    """The event as canonical JSON: sorted keys, no spaces, UTC microsecond times."""
-    document = {
-        "seq": event.seq,
-        "id": str(event.id),
-        "at": event.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "profile_id": str(event.profile_id),
-        "organisation_id": str(event.organisation_id) if event.organisation_id else None,
-        "client_id": event.client_id,
-        "action": event.action,
-        "fields": list(event.fields),
-        "grant_ids": [str(g) for g in event.grant_ids],
-    }
-    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    """The event as canonical JSON: sorted keys, no spaces, ASCII only (``\\uXXXX``
+    escapes), UTC microsecond times: byte for byte what ``json.dumps(document,
+    sort_keys=True, separators=(",", ":"))`` writes for it (a property test holds the two
+    equal), written out directly because it runs once per access event, in the serving
+    process (~4x faster than building and sorting a dict)."""
+    organisation = f'"{event.organisation_id}"' if event.organisation_id else "null"
+    client = _string(event.client_id) if event.client_id is not None else "null"
+    fields = ",".join(map(_string, event.fields))
+    grants = ",".join(f'"{g}"' for g in event.grant_ids)
+    at = event.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return (
+        f'{{"action":{_string(event.action)},"at":"{at}","client_id":{client},'
+        f'"fields":[{fields}],"grant_ids":[{grants}],"id":"{event.id}",'
+        f'"organisation_id":{organisation},"profile_id":"{event.profile_id}",'
+        f'"seq":{int(event.seq)}}}'
+    ).encode()
 
 
 def next_seal(previous: str, event: Event) -> str:
