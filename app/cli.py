@@ -1,4 +1,4 @@
-"""The ``onward`` command: serve, migrate, openapi, seed-demo and admin helpers.
+"""The ``onward`` command: serve, worker, migrate, openapi, seed-demo and admin helpers.
 
 Admin helpers print JSON so they can be piped into ``jq`` or scripts.
 """
@@ -200,6 +200,34 @@ def cmd_verify_log(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(_: argparse.Namespace) -> int:
+    """Run the background work (expiry sweep, log sealing, webhook delivery) and no HTTP,
+    until interrupted: for deployments that set ``ONWARD_BACKGROUND_TASKS=false`` on the
+    replicas that serve, to keep that CPU off them. Any number may run."""
+    import signal
+
+    from app.main import background_workers, build_token_service
+
+    async def job(database: Any, settings: Settings) -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        workers = background_workers(database, build_token_service(settings), settings)
+        for worker in workers:
+            worker.start()
+        log.info("worker running: %s", ", ".join(w.name for w in workers))
+        try:
+            await stop.wait()
+        finally:
+            for worker in workers:
+                await worker.stop()
+        return 0
+
+    result: int = _with_db(job)
+    return result
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="onward", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -212,6 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("migrate", help="apply the migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser(
+        "worker",
+        help="run the background work (expiry sweep, log sealing, webhook delivery) "
+        "without serving HTTP",
+    ).set_defaults(func=cmd_worker)
     sub.add_parser(
         "stop-database",
         help="stop the embedded PostgreSQL of ONWARD_DATA_DIR now (it also stops by itself "

@@ -140,6 +140,27 @@ def declare_if_match(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def background_workers(db: Database, tokens: TokenService, settings: Settings) -> list[Periodic]:
+    """The periodic work of a replica: run by every ``onward serve`` unless
+    ``ONWARD_BACKGROUND_TASKS=false``, and by ``onward worker``, which serves no HTTP
+    (so a deployment can keep sealing's CPU off the processes that answer reads). Each
+    task is safe in several processes at once: the database arbitrates."""
+    sessionmaker = db.sessionmaker
+    allow_private = settings.webhooks_allow_private
+    return [
+        # Expired grants reach the change feed (and webhooks) within seconds.
+        Periodic("expiry-sweep", 5.0, lambda: refresh_due(sessionmaker)),
+        # New access events are sealed at least every 10 s (API.md §10).
+        Periodic("log-sealer", 5.0, lambda: seal_pending(sessionmaker, tokens)),
+        # The outbox: sent about a second after the change commits, by any process.
+        Periodic(
+            "webhook-delivery",
+            1.0,
+            lambda: deliver_backlog(sessionmaker, allow_private=allow_private),
+        ),
+    ]
+
+
 def build_token_service(settings: Settings) -> TokenService:
     current = load_or_create_key(settings.signing_key_file, settings.data_dir)
     previous = [p.read_bytes() for p in settings.previous_key_files]
@@ -181,25 +202,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         )
         app.state.pin_checks = PinCheckPool.for_this_machine()
         await ensure_bootstrap_admin(app.state.db, settings)
-        workers: list[Periodic] = []
-        if settings.background_tasks:
-            sessionmaker = app.state.db.sessionmaker
-            tokens = app.state.tokens
-            workers += [
-                # Expired grants reach the change feed (and webhooks) within seconds.
-                Periodic("expiry-sweep", 5.0, lambda: refresh_due(sessionmaker)),
-                # New access events are sealed at least every 10 s (API.md §10).
-                Periodic("log-sealer", 5.0, lambda: seal_pending(sessionmaker, tokens)),
-            ]
-            allow_private = settings.webhooks_allow_private
-            workers.append(
-                # The outbox: sent about a second after the change commits, by any replica.
-                Periodic(
-                    "webhook-delivery",
-                    1.0,
-                    lambda: deliver_backlog(sessionmaker, allow_private=allow_private),
-                )
-            )
+        workers = (
+            background_workers(app.state.db, app.state.tokens, settings)
+            if settings.background_tasks
+            else []
+        )
         for worker in workers:
             worker.start()
         # What start-up made (routes, schemas, pydantic validators) lives as long as the

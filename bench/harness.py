@@ -368,6 +368,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default="default")
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument(
+        "--worker",
+        action="store_true",
+        help="serve with ONWARD_BACKGROUND_TASKS=false and run the background work (log "
+        "sealing above all) in a separate `onward worker` on the load core",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="3 rounds of 5 s, sweep 1,32: a minute or two"
     )
     args = parser.parse_args(argv)
@@ -425,7 +431,13 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     floor = Server("floor", "bench.floor:app", env)
-    onward = Server("onward", "app.main:create_app", env, factory=True)
+    worker: subprocess.Popen[bytes] | None = None
+    if args.worker:
+        worker = subprocess.Popen(
+            [*_taskset(LOAD_CORE), sys.executable, "-m", "app.cli", "worker"], env=env, cwd=ROOT
+        )
+    serving_env = {**env, "ONWARD_BACKGROUND_TASKS": "false"} if args.worker else env
+    onward = Server("onward", "app.main:create_app", serving_env, factory=True)
     result: dict[str, Any] = {
         "label": args.label,
         "profiles": args.profiles,
@@ -433,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         "connections": args.connections,
         "seconds": args.seconds,
         "rounds": args.rounds,
+        "background_work": "onward worker" if args.worker else "in the server",
         "machine": _machine(),
         # Others' work on a shared machine shows here; ratios within a round absorb it.
         "load_average_start": _load_average(),
@@ -491,6 +504,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         floor.stop()
         onward.stop()
+        if worker is not None:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=30)
 
     out = RESULTS / f"{args.label}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")

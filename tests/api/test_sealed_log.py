@@ -278,3 +278,57 @@ async def test_verify_log_command_exits_non_zero_naming_the_event(
         async with engine.begin() as conn:
             await tamper(conn, original)
     assert await asyncio.to_thread(run, env) == 0
+
+
+async def test_onward_worker_seals_without_serving_and_stops_cleanly(
+    committed_client: httpx.AsyncClient,
+    committed_actors: Actors,
+    committed_app: FastAPI,
+    database_url: str,
+) -> None:
+    """``onward worker`` runs the background work alone (for replicas that serve with
+    ``ONWARD_BACKGROUND_TASKS=false``): new access events get sealed, the chain verifies,
+    and SIGTERM ends it with exit code 0."""
+    import signal
+    import sys
+
+    _, leaver = await _reads(committed_client, committed_actors)
+    sessionmaker = committed_app.state.db.sessionmaker
+    unsealed = text(
+        "SELECT count(*) FROM access_events e WHERE e.profile_id = :p AND NOT EXISTS "
+        "(SELECT 1 FROM access_event_seals s WHERE s.event_seq = e.seq)"
+    )
+    async with sessionmaker() as session:
+        assert (await session.execute(unsealed, {"p": leaver.id})).scalar_one() > 0
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "ONWARD_DATA_DIR": str(TEST_DATA_DIR),
+        "ONWARD_ISSUER": "http://testserver",
+    }
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.cli",
+        "worker",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        left = -1
+        for _ in range(120):  # the sealer runs every ~5 s; allow for a slow start
+            await asyncio.sleep(0.25)
+            async with sessionmaker() as session:
+                left = (await session.execute(unsealed, {"p": leaver.id})).scalar_one()
+            if left == 0:
+                break
+        assert left == 0
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(worker.communicate(), 20)
+    code = worker.returncode
+    assert code == 0, stderr.decode()
+    async with sessionmaker() as session:
+        report = await verify_log(session, committed_app.state.tokens)
+    assert report.ok, report.problems
