@@ -90,9 +90,7 @@ async def _setup(
             )
             await grant_consent(
                 session,
-                # ReceiptSigner (app/consent/receipts.py) declares settable attributes; the
-                # frozen ReceiptIssuer that the app itself passes has them read-only.
-                receipts,  # type: ignore[arg-type]
+                receipts,
                 profile_id=made["id"],
                 organisation_id=partner.id,
                 fields=["contact.phone"],

@@ -26,9 +26,13 @@ RECEIPT_TYPE = "consent-receipt+jwt"
 
 
 class ReceiptSigner(Protocol):
-    issuer: str
-    controller: dict[str, str]
-    policy_url: str
+    # Read-only members: the frozen ReceiptIssuer satisfies them (settable ones it would not).
+    @property
+    def issuer(self) -> str: ...
+    @property
+    def controller(self) -> dict[str, str]: ...
+    @property
+    def policy_url(self) -> str: ...
 
     def sign_receipt(self, payload: dict[str, Any]) -> str: ...
 

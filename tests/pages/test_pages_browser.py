@@ -262,6 +262,8 @@ def test_javascript_off_sign_in_then_stop_sharing(browser: Any, world: World) ->
         == 404
     )
     page.click("button:has-text('Sign out')")
+    # The click starts a navigation: wait for the answer before reading the page.
+    page.wait_for_selector("text=You are signed out")
     assert "You are signed out" in page.content()
     page.goto(world.base + "/account")
     assert page.url.startswith(world.base + "/account/sign-in")
