@@ -37,7 +37,6 @@ from app.profiles import service as profiles
 from app.profiles.export import export_record, leaver_principal
 from app.referrals import progress as progress_service
 from app.referrals import service as referrals
-from app.vocabulary import ProgressArea
 
 router = APIRouter(include_in_schema=False)
 
@@ -363,9 +362,6 @@ async def referral_list(
 
 # --- progress -----------------------------------------------------------------------------
 
-AREAS = words.PROGRESS_AREAS
-assert {a for a, _ in AREAS} == set(ProgressArea.__args__)  # type: ignore[attr-defined]
-
 
 async def _progress_page(
     request: Request,
@@ -381,7 +377,7 @@ async def _progress_page(
         request,
         "progress.html",
         {
-            "areas": AREAS,
+            "areas": words.PROGRESS_AREAS,
             "readings": readings,
             "error_summary": errors or [],
             "saved": saved,
@@ -403,7 +399,7 @@ async def progress(
 async def record_progress(request: Request, leaver: SignedInPost, session: Session) -> Response:
     form = await read_form(request)
     readings: dict[str, int] = {}
-    for area, _ in AREAS:
+    for area, _ in words.PROGRESS_AREAS:
         raw = form.get(area).strip()
         if raw:
             if not raw.isdigit() or not 1 <= int(raw) <= 10:
@@ -421,7 +417,7 @@ async def record_progress(request: Request, leaver: SignedInPost, session: Sessi
             session,
             leaver.profile_id,
             status=400,
-            errors=[(AREAS[0][0], "Choose a number for at least one area")],
+            errors=[(words.PROGRESS_AREAS[0][0], "Choose a number for at least one area")],
         )
     await progress_service.record_progress(session, leaver.profile_id, readings)
     return redirect(request, "/account/progress?saved=1")

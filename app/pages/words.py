@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, get_args
 
 from app.clock import LONDON
 from app.consent.catalogue import FIELDS, FIELDS_BY_PATH, PURPOSES, SECTIONS
 from app.offers.places import area_name
+from app.vocabulary import ProgressArea
 
 SECTION_WORDS = {
     "identity": "your name and personal details",
@@ -119,6 +120,7 @@ PROGRESS_AREAS: tuple[tuple[str, str], ...] = (
     ("managing_feelings", "Managing feelings"),
     ("crime_free_life", "Staying out of trouble"),
 )
+assert {a for a, _ in PROGRESS_AREAS} == set(get_args(ProgressArea))  # every area, in words
 _LEVELS = {"none": "No need", "low": "Low need", "medium": "Medium need", "high": "High need"}
 _GOAL_STATUS = {"not_started": "not started", "in_progress": "in progress", "done": "done"}
 
