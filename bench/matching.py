@@ -33,7 +33,7 @@ from app.migrate import upgrade
 from app.models import Profile
 from app.offers import matching, repository, service
 from app.offers.places import ESTABLISHMENT_CODES, LOCAL_AUTHORITIES
-from bench.catalogue import _percentile, database_url, explain_analyze, load
+from bench.catalogue import _percentile, database_url, explain_analyze, load, options, report
 
 P95_FLOOR_MS = 50.0
 RELEASES = [
@@ -138,23 +138,12 @@ async def main_async(args: argparse.Namespace) -> int:
     await upgrade(url)
     await load(url, args.offers, args.reload)
     result = await measure(url, args.runs)
-    print(
-        f"\nGET /v1/me/offers (offers_for_leaver), {args.offers} offers, "
-        f"{int(result['runs'])} runs, single client: p50 {result['p50_ms']:.2f} ms, "
-        f"p95 {result['p95_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, "
-        f"max {result['max_ms']:.2f} ms"
-    )
-    ok = result["p95_ms"] <= P95_FLOOR_MS
-    print(f"floor p95 <= {P95_FLOOR_MS:.0f} ms: {'met' if ok else 'NOT MET'}")
-    return 0 if ok else 1
+    title = f"GET /v1/me/offers (offers_for_leaver), {args.offers} offers"
+    return report(title, result, P95_FLOOR_MS)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--offers", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=300)
-    parser.add_argument("--reload", action="store_true")
-    return asyncio.run(main_async(parser.parse_args(argv)))
+    return asyncio.run(main_async(options(__doc__, argv)))
 
 
 if __name__ == "__main__":
